@@ -1,0 +1,173 @@
+"""Cut an outline's subsections into bounded, citable chunks.
+
+A chunk is a subsection or a part of one. Splits fall only between items: a list item
+with its sub-items, a whole table (with its header row), a paragraph. A table or item too
+large on its own is split at row / sub-item boundaries, and a table's header row is
+repeated in the index text of its later parts.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from index.model import Chapter, Chunk, DocumentMeta, Line, Programme, Section
+from index.textnorm import is_noise_line, normalise_for_index, strip_html
+
+MAX_CHARS = 800
+MIN_CHARS = 200
+MAX_UNIT = 1200
+
+_TOP_ITEM = re.compile(r"^(?:[-○ㅇ※▣□•◦▪■◆◇▶►]|\d+[.)]\s|[가-하][.)]\s|[①-⑳])")
+
+
+@dataclass
+class _Unit:
+    first: int          # index into lines
+    last: int
+    rows: list[int]     # indices of its non-blank lines
+    table: bool = False
+
+    def size(self, lines: list[Line]) -> int:
+        return sum(len(lines[i].text.strip()) + 1 for i in self.rows)
+
+
+def _is_table(text: str) -> bool:
+    s = text.strip()
+    return s.startswith("|") or ("\t" in text and len(text.split("\t")) >= 2)
+
+
+def _units(lines: list[Line], lo: int, hi: int) -> list[_Unit]:
+    """Group lines[lo:hi+1] into indivisible items: table blocks, list items with sub-items, paragraphs."""
+    units: list[_Unit] = []
+    for i in range(lo, hi + 1):
+        text = lines[i].text
+        if not text.strip():
+            continue
+        table = _is_table(text)
+        cur = units[-1] if units else None
+        if cur is not None and table == cur.table:
+            indented = text[:1] in (" ", "\t")
+            if table or indented or (not _TOP_ITEM.match(text.strip()) and _continues(lines, cur, text)):
+                cur.rows.append(i)
+                cur.last = i
+                continue
+        units.append(_Unit(first=i, last=i, rows=[i], table=table))
+    return units
+
+
+def _continues(lines: list[Line], cur: _Unit, text: str) -> bool:
+    """A wrapped line: previous line of the unit does not end a sentence or a figure."""
+    prev = lines[cur.rows[-1]].text.strip()
+    if is_noise_line(text) or is_noise_line(prev):
+        return False
+    return not re.search(r"(?:함|임|음|다|\.|\)|:)$", prev) and bool(re.match(r"^[가-힣A-Za-z(「‘'\"]", text.strip()))
+
+
+def _split_unit(lines: list[Line], unit: _Unit) -> list[_Unit]:
+    """Break an oversized unit at row (table) or line (sub-item) boundaries."""
+    parts: list[_Unit] = []
+    cur: list[int] = []
+    size = 0
+    for i in unit.rows:
+        n = len(lines[i].text.strip()) + 1
+        if cur and size + n > MAX_CHARS:
+            parts.append(_Unit(first=cur[0], last=cur[-1], rows=cur, table=unit.table))
+            cur, size = [], 0
+        cur.append(i)
+        size += n
+    if cur:
+        parts.append(_Unit(first=cur[0], last=cur[-1], rows=cur, table=unit.table))
+    return parts
+
+
+def _pack(lines: list[Line], units: list[_Unit]) -> list[list[_Unit]]:
+    groups: list[list[_Unit]] = []
+    cur: list[_Unit] = []
+    size = 0
+    for u in units:
+        n = u.size(lines)
+        if cur and size + n > MAX_CHARS:
+            groups.append(cur)
+            cur, size = [], 0
+        cur.append(u)
+        size += n
+    if cur:
+        # Fold a small tail into the previous group rather than leave a fragment.
+        if groups and size < MIN_CHARS // 2 and sum(x.size(lines) for x in groups[-1]) + size <= MAX_CHARS * 1.25:
+            groups[-1].extend(cur)
+        else:
+            groups.append(cur)
+    return groups
+
+
+def context_header(meta: DocumentMeta, chapter: Chapter | None, prog: Programme | None, heading: str | None) -> str:
+    parts = []
+    if meta.year:
+        parts.append(f"{meta.year}년")
+    if meta.department:
+        parts.append(meta.department)
+    if chapter is not None and chapter.title:
+        parts.append(chapter.title)
+    if prog is not None and prog.title:
+        parts.append(prog.title + (f" ({prog.team})" if prog.team else ""))
+    if heading and (prog is None or heading != prog.title):
+        parts.append(heading.lstrip("□ ").strip() or heading)
+    return " · ".join(parts)
+
+
+def chunk_section(
+    lines: list[Line], by_number: dict[int, int], *, file: str, path: str, fmt: str, page_exact: bool,
+    meta: DocumentMeta, chapter: Chapter | None, prog: Programme | None, section: Section,
+) -> list[Chunk]:
+    lo, hi = by_number[section.start], by_number[section.end]
+    units: list[_Unit] = []
+    for u in _units(lines, lo, hi):
+        units.extend(_split_unit(lines, u) if u.size(lines) > MAX_UNIT else [u])
+    header = context_header(meta, chapter, prog, section.heading)
+    chunks = []
+    for group in _pack(lines, units):
+        rows = [i for u in group for i in u.rows]
+        display = "\n".join(strip_html(lines[i].text).rstrip() for i in rows)
+        body = display
+        first_unit = group[0]
+        if first_unit.table and first_unit.first != _table_start(lines, first_unit.first, lo):
+            hdr = lines[_table_start(lines, first_unit.first, lo)].text
+            body = hdr + "\n" + body
+        first, last = lines[rows[0]], lines[rows[-1]]
+        chunks.append(Chunk(
+            id=f"{file}:{first.number}-{last.number}", file=file, path=path,
+            start_line=first.number, end_line=last.number,
+            text=display, index_text=header + "\n" + normalise_for_index(body),
+            title=meta.title, department=meta.department, year=meta.year, session=meta.session,
+            chapter=_chapter_label(chapter), chapter_number=chapter.number if chapter else None,
+            chapter_kind=chapter.kind if chapter else None,
+            programme_number=prog.number if prog else None, programme=prog.title if prog else None,
+            team=prog.team if prog else None, title_source=prog.title_source if prog else None,
+            heading=section.heading, page=first.page, page_end=last.page,
+            page_label=first.page_label, page_exact=page_exact, format=fmt,
+        ))
+    return chunks
+
+
+def _table_start(lines: list[Line], i: int, lo: int) -> int:
+    while i > lo and _is_table(lines[i - 1].text):
+        i -= 1
+    return i
+
+
+def _chapter_label(chapter: Chapter | None) -> str | None:
+    if chapter is None:
+        return None
+    return f"{chapter.number}. {chapter.title}" if chapter.number else chapter.title
+
+
+def chunk_outline(lines: list[Line], chapters: list[Chapter], meta: DocumentMeta, *, file: str, path: str,
+                  fmt: str = "txt", page_exact: bool = False) -> list[Chunk]:
+    by_number = {ln.number: i for i, ln in enumerate(lines)}
+    out: list[Chunk] = []
+    for chapter in chapters:
+        for prog in chapter.programmes:
+            for section in prog.sections:
+                out.extend(chunk_section(lines, by_number, file=file, path=path, fmt=fmt, page_exact=page_exact,
+                                         meta=meta, chapter=chapter, prog=prog, section=section))
+    return out
