@@ -504,7 +504,7 @@ def _f(x: float | None) -> str:
 def format_benchmark(report: dict, published: list[tuple[str, dict[str, float]]], name: str = "") -> str:
     cols = [f"recall@{k}" for k in RECALL_KS] + ["mrr@10", "ndcg@10"]
     heads = [f"R@{k}" for k in RECALL_KS] + ["MRR@10", "nDCG@10"]
-    width = max([len(n) for n, _ in published] + [24])
+    width = max([len(n) + 2 for n, _ in published] + [24])
     out = []
     out.append(f"{name or 'benchmark'}: {report['passages']} passages, {report['queries']} queries, "
                f"model {report['model']}; index {report['index_seconds']:.1f} s, total {report['seconds']:.1f} s")
@@ -515,7 +515,7 @@ def format_benchmark(report: dict, published: list[tuple[str, dict[str, float]]]
         qps = res.get("qps")
         out.append(f"{'kosearch ' + mode:<{width}}  " + "  ".join(f"{_f(res[c]):>7}" for c in cols)
                    + f"  {qps if qps is not None else '-':>7}")
-    out.append(f"{'published (dense, README of AutoRAG-example-korean-embedding-benchmark):':<{width}}")
+    out.append("published (dense retrieval, README of Marker-Inc-Korea/AutoRAG-example-korean-embedding-benchmark):")
     for pname, vals in published:
         out.append(f"{'  ' + pname:<{width}}  " + "  ".join(f"{_f(vals.get(c)):>7}" for c in cols))
     out.append("")
@@ -548,11 +548,11 @@ def format_corpus_qa(report: dict) -> str:
                    f"{a['high']}/{a['medium']}/{a['low']} | {u['high']}/{u['medium']}/{u['low']}")
     out.append("")
     modes = list(report["modes"])
-    out.append("per category (hit@5):  " + "  ".join(f"{m:>6}" for m in modes))
+    out.append(f"{'per category (hit@5)':<22}" + "  ".join(f"{m:>6}" for m in modes))
     cats = list(next(iter(report["modes"].values()))["per_category"])
     for c in cats:
         n = report["modes"][modes[0]]["per_category"][c]["questions"]
-        out.append(f"  {c:<13} n={n:<3}  " + "  ".join(f"{report['modes'][m]['per_category'][c]['hit@5']:>6.3f}" for m in modes))
+        out.append(f"  {c:<13} n={n:<3} " + "  ".join(f"{report['modes'][m]['per_category'][c]['hit@5']:>6.3f}" for m in modes))
     return "\n".join(out)
 
 
@@ -623,15 +623,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
         msg = str(exc).splitlines()[0] if str(exc) else ""
         print(f"kosearch eval: error: {type(exc).__name__}: {msg}", file=sys.stderr)
         return 1
+    try:
+        _print_report(args, report, text)
+    except BrokenPipeError:  # e.g. piped into head
+        try:
+            sys.stdout = open(os_devnull(), "w")
+        except OSError:
+            pass
+    return 0
+
+
+def os_devnull() -> str:
+    import os
+    return os.devnull
+
+
+def _print_report(args: argparse.Namespace, report: dict, text: str) -> None:
     if args.json:
         slim = {k: v for k, v in report.items() if k != "per_query"}
         if "corpus_qa" in slim:
             slim["corpus_qa"] = {**slim["corpus_qa"], "modes": {
                 m: {k: v for k, v in r.items() if k != "per_query"} for m, r in slim["corpus_qa"]["modes"].items()}}
-        print(json.dumps(slim, ensure_ascii=False, indent=2))
+        print(json.dumps(slim, ensure_ascii=False, indent=2), flush=True)
     else:
-        print(text)
-    return 0
+        print(text, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
