@@ -4,7 +4,9 @@ from __future__ import annotations
 import html
 import re
 
-_TAG = re.compile(r"<[^<>\n]{0,400}>")
+_TAG = re.compile(
+    r"</?(?:ul|ol|li|br|p|span|div|table|thead|tbody|tr|td|th|b|i|u|strong|em|font|sup|sub|hr)\b[^<>\n]{0,400}>",
+    re.IGNORECASE)
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 # Two or more single Hangul syllables separated by single spaces: "구 분", "정 원", "일 반 현 황".
 _SPACED = re.compile(r"(?<![가-힣])[가-힣](?: [가-힣](?![가-힣]))+")

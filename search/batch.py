@@ -1,0 +1,105 @@
+"""``kosearch batch``: many questions from .txt / .csv / .jsonl, results as JSONL or CSV."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from search.searcher import QueryError, Searcher
+
+CSV_FIELDS = ["id", "question", "rank", "score", "confidence", "citation", "file", "lines", "page",
+              "title", "department", "year", "session", "chapter", "programme", "team", "heading", "text"]
+
+
+class BatchError(Exception):
+    """The batch cannot run at all (missing or unreadable file)."""
+
+
+def read_questions(path: str | Path) -> Iterator[tuple[str, str | None, str | None]]:
+    """Yield (id, question, error) per input record; a bad record yields an error, not an exception."""
+    p = Path(path)
+    if not p.is_file():
+        raise BatchError(f"질문 파일이 없습니다: {path}")
+    try:
+        text = p.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = p.read_bytes().decode("cp949")
+        except UnicodeDecodeError:
+            raise BatchError(f"질문 파일을 읽을 수 없습니다 (UTF-8/CP949 아님): {path}") from None
+    suffix = p.suffix.lower()
+    if suffix == ".jsonl":
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec, dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                yield str(n), None, f"{n}행: JSON이 아닙니다 ({exc})"
+                continue
+            q = rec.get("question")
+            rid = str(rec.get("id", n))
+            yield (rid, q, None) if isinstance(q, str) else (rid, None, f"{n}행: 'question' 필드가 없습니다")
+    elif suffix == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames or "question" not in [f.strip() for f in reader.fieldnames]:
+            raise BatchError(f"CSV에 'question' 열이 없습니다: {path}")
+        for n, row in enumerate(reader, start=2):
+            row = {(k or "").strip(): v for k, v in row.items()}
+            rid = (row.get("id") or "").strip() or str(n - 1)
+            yield rid, row.get("question"), None
+    else:
+        for n, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                yield str(n), line, None
+
+
+def _csv_rows(rid: str, question: str, results: list[dict]) -> Iterator[dict]:
+    for r in results:
+        yield {"id": rid, "question": question, "rank": r["rank"], "score": r["score"], "confidence": r["confidence"],
+               "citation": r["citation"], "file": r["source"]["file"],
+               "lines": "-".join(map(str, r["source"]["lines"])), "page": r["source"]["page"],
+               **{k: r["document"][k] for k in ("title", "department", "year", "session")},
+               **{k: r["section"][k] for k in ("chapter", "programme", "team", "heading")}, "text": r["text"]}
+
+
+def run_batch(searcher: Searcher, path: str | Path, *, top_k: int = 5, fmt: str = "jsonl", out: str | None = None,
+              mode: str = "hybrid", filters: dict | None = None) -> int:
+    """Search every question; bad records are reported on stderr and skipped. Returns an exit code."""
+    questions = read_questions(path)
+    target = Path(out) if out else None
+    tmp = target.with_name(target.name + ".part") if target else None
+    fh = tmp.open("w", encoding="utf-8", newline="") if tmp else sys.stdout
+    done = failed = 0
+    try:
+        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS) if fmt == "csv" else None
+        if writer:
+            writer.writeheader()
+        for rid, question, error in questions:
+            if error is None:
+                try:
+                    hits = searcher.search(question or "", top_k=top_k, mode=mode, **(filters or {}))
+                except QueryError as exc:
+                    error = f"id {rid}: {exc}"
+            if error is not None:
+                print(f"건너뜀: {error}", file=sys.stderr)
+                failed += 1
+                continue
+            results = [h.to_dict() for h in hits]
+            if writer:
+                writer.writerows(_csv_rows(rid, question, results))
+            else:
+                fh.write(json.dumps({"id": rid, "question": question, "results": results}, ensure_ascii=False) + "\n")
+            done += 1
+    finally:
+        if tmp:
+            fh.close()
+    if tmp:
+        tmp.replace(target)
+    print(f"일괄 검색 완료: {done}개 질문, 건너뜀 {failed}개" + (f" → {target}" if target else ""), file=sys.stderr)
+    return 0 if done or not failed else 1

@@ -1,0 +1,293 @@
+"""``Searcher``: kiwi BM25 + FAISS vectors + fusion + filters over a saved index."""
+from __future__ import annotations
+
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index.model import Chunk
+from index.store import IndexStoreError, Manifest, load_vectors, read_chunks, read_manifest, read_terms
+from index.tokens import KoreanTokenizer, TokenizerConfig
+from search.citations import citation, source_fields
+from search.fusion import DEFAULT_DENSE_WEIGHT, DEFAULT_METHOD, fuse
+
+MODES = ("hybrid", "bm25", "dense")
+KINDS = {"plan": "plan", "계획": "plan", "results": "results", "실적": "results", "new": "new", "신규": "new",
+         "general": "general", "일반현황": "general"}
+MAX_QUERY_CHARS = 300
+CANDIDATES = 100
+
+
+class QueryError(ValueError):
+    """A question that cannot be searched; the message is shown to the user as is."""
+
+
+@dataclass
+class Hit:
+    rank: int
+    score: float
+    confidence: str                 # "high" | "medium" | "low"
+    chunk: Chunk
+    citation: str
+    highlights: list[tuple[int, int]] = field(default_factory=list)
+    bm25: float = 0.0
+    dense: float = 0.0
+    coverage: float = 0.0           # share of the question's terms found in the passage
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text
+
+    def to_dict(self) -> dict:
+        return {"rank": self.rank, "score": round(float(self.score), 6), "confidence": self.confidence,
+                "text": self.chunk.text, "citation": self.citation, **source_fields(self.chunk),
+                "highlights": [list(h) for h in self.highlights]}
+
+
+def clean_query(query: str) -> tuple[str, list[str]]:
+    """Normalise a question; returns (query, notices). Raises QueryError when nothing is left."""
+    if query is None:
+        raise QueryError("질문이 비어 있습니다. 검색할 내용을 입력하세요.")
+    q = unicodedata.normalize("NFC", str(query))
+    q = "".join(ch if (ch.isprintable() or ch in " \t") else " " for ch in q)
+    q = " ".join(q.split())
+    notices = []
+    if not q:
+        raise QueryError("질문이 비어 있습니다. 검색할 내용을 입력하세요.")
+    if len(q) > MAX_QUERY_CHARS:
+        q = q[:MAX_QUERY_CHARS]
+        notices.append(f"질문이 너무 길어 앞부분 {MAX_QUERY_CHARS}자만 검색했습니다.")
+    return q, notices
+
+
+class Searcher:
+    """Open once, search many times. The encoder loads lazily on the first dense query."""
+
+    def __init__(self, index_dir: Path, manifest: Manifest, chunks: list[Chunk], terms: list[list[str]], bm25,
+                 vectors, faiss_index, model: str | None = None):
+        self.index_dir = Path(index_dir)
+        self.manifest = manifest
+        self.chunks = chunks
+        self._terms = [frozenset(t) for t in terms]
+        self._bm25 = bm25
+        self._vectors = vectors
+        self._faiss = faiss_index
+        self._model = model
+        self._encoder = None
+        self._lock = threading.Lock()
+        self.tokenizer = KoreanTokenizer(TokenizerConfig.from_dict(manifest.tokenizer))
+        self._years = np.array([c.year or 0 for c in chunks])
+        self._kinds = np.array([c.chapter_kind or "" for c in chunks])
+        self._depts = [c.department or "" for c in chunks]
+        self._files = [c.file for c in chunks]
+
+    @classmethod
+    def open(cls, index_dir: str | Path = ".kosearch/index", model: str | None = None) -> "Searcher":
+        """Load an index. ``model`` must match the one it was built with (default: that one)."""
+        import bm25s
+
+        index_dir = Path(index_dir)
+        manifest = read_manifest(index_dir)
+        built = manifest.model.get("id")
+        if model and built and model != built:
+            raise IndexStoreError(
+                f"index at {index_dir} was built with model {built!r}, not {model!r}; "
+                f"re-index with `kosearch index --model {model}`")
+        try:
+            chunks = read_chunks(index_dir / "chunks.jsonl")
+            terms = read_terms(index_dir)
+            bm25 = bm25s.BM25.load(str(index_dir / "bm25"), show_progress=False, verbosity=0)
+            vectors, faiss_index = load_vectors(index_dir)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise IndexStoreError(f"index at {index_dir} is incomplete or damaged ({type(exc).__name__}); "
+                                  "rebuild it with `kosearch index`") from None
+        if vectors is not None and len(vectors) != len(chunks):
+            raise IndexStoreError(f"index at {index_dir} is inconsistent; run `kosearch index` to rebuild")
+        return cls(index_dir, manifest, chunks, terms, bm25, vectors, faiss_index, model or built)
+
+    @property
+    def has_vectors(self) -> bool:
+        return self._vectors is not None and bool(self._model)
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            with self._lock:
+                if self._encoder is None:
+                    from index.encoders import Encoder
+
+                    enc = Encoder(self._model)
+                    fp = self.manifest.model.get("fingerprint")
+                    if fp and enc.fingerprint != fp:
+                        raise IndexStoreError(
+                            f"model {self._model!r} differs from the one this index was built with; "
+                            "re-index with `kosearch index`")
+                    self._encoder = enc
+        return self._encoder
+
+    def warmup(self) -> None:
+        """Load kiwi and the encoder now rather than on the first question."""
+        self.tokenizer.tokenize("예산")
+        if self.has_vectors:
+            self.encoder.encode_queries(["예산"])
+
+    # ---- filters -------------------------------------------------------------------------
+    def filter_mask(self, year=None, department=None, chapter_kind=None, file=None) -> np.ndarray | None:
+        if not any(v not in (None, "", [], ()) for v in (year, department, chapter_kind, file)):
+            return None
+        mask = np.ones(len(self.chunks), dtype=bool)
+        if year not in (None, ""):
+            years = {int(y) for y in (year if isinstance(year, (list, tuple, set)) else [year])}
+            mask &= np.isin(self._years, list(years))
+        if chapter_kind not in (None, ""):
+            kinds = chapter_kind if isinstance(chapter_kind, (list, tuple, set)) else [chapter_kind]
+            try:
+                wanted = {KINDS[k] for k in kinds}
+            except KeyError as exc:
+                raise QueryError(f"알 수 없는 장 종류: {exc.args[0]} (plan|results|new 또는 계획|실적|신규)") from None
+            mask &= np.isin(self._kinds, list(wanted))
+        if department not in (None, ""):
+            depts = department if isinstance(department, (list, tuple, set)) else [department]
+            want = {d.replace(" ", "") for d in depts}
+            mask &= np.array([d.replace(" ", "") in want for d in self._depts])
+        if file not in (None, ""):
+            files = set(file if isinstance(file, (list, tuple, set)) else [file])
+            mask &= np.array([name in files or Path(name).name in files for name in self._files])
+        return mask
+
+    # ---- retrieval -----------------------------------------------------------------------
+    def _bm25_scores(self, terms: list[str], mask: np.ndarray | None) -> np.ndarray:
+        if not terms:
+            return np.zeros(len(self.chunks), dtype=np.float32)
+        weight = mask.astype(np.float32) if mask is not None else None
+        return np.asarray(self._bm25.get_scores(terms, weight_mask=weight), dtype=np.float32)
+
+    def _dense_search(self, query: str, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        q = self.encoder.encode_queries([query]).astype(np.float32)
+        k = min(k, len(self.chunks) if mask is None else int(mask.sum()))
+        if k <= 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        params = None
+        if mask is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.flatnonzero(mask).astype(np.int64)))
+        scores, ids = self._faiss.search(q, k, params=params)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def dense_scores_for(self, query_vec: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        return np.asarray(self._vectors[ids]) @ query_vec
+
+    def search(self, query: str, top_k: int = 5, mode: str = "hybrid", *, year=None, department=None,
+               chapter_kind=None, file=None, group_by: str | None = None,
+               fusion: str = DEFAULT_METHOD, dense_weight: float = DEFAULT_DENSE_WEIGHT) -> list[Hit]:
+        """Ranked hits for a question. Filters narrow the chunks searched; ``group_by="programme"``
+        keeps the best hit per programme."""
+        query, _ = clean_query(query)
+        if mode not in MODES:
+            raise QueryError(f"알 수 없는 검색 방식: {mode} (hybrid|bm25|dense)")
+        if top_k < 1:
+            raise QueryError("top-k는 1 이상이어야 합니다.")
+        if mode != "bm25" and not self.has_vectors:
+            if mode == "dense":
+                raise QueryError("이 색인에는 벡터가 없습니다 (BM25 전용으로 만들어짐). --mode bm25를 쓰거나 모델과 함께 다시 색인하세요.")
+            mode = "bm25"
+        mask = self.filter_mask(year, department, chapter_kind, file)
+        if mask is not None and not mask.any():
+            return []
+        terms = self.tokenizer.tokenize(query)
+        n_cand = max(CANDIDATES, top_k * (8 if group_by else 3))
+        bm = self._bm25_scores(terms, mask)
+
+        if mode == "bm25":
+            cand = _top(bm, n_cand, mask)
+            cand = cand[bm[cand] > 0]
+            final, dense = bm[cand], np.zeros(len(cand), dtype=np.float32)
+        else:
+            qvec = self.encoder.encode_queries([query])[0].astype(np.float32)
+            ids, _ = self._dense_search(query, n_cand, mask) if self._faiss is not None else (np.zeros(0, int), None)
+            if mode == "dense":
+                cand = ids
+            else:
+                lex = _top(bm, n_cand, mask)
+                lex = lex[bm[lex] > 0]
+                cand = np.unique(np.concatenate([ids, lex])).astype(np.int64)
+            dense = self.dense_scores_for(qvec, cand)
+            final = dense if mode == "dense" else fuse(bm[cand], dense, fusion, dense_weight)
+        order = np.argsort(-final, kind="stable")
+        hits: list[Hit] = []
+        hit_ids: list[int] = []
+        seen_groups: set = set()
+        qterms = set(terms)
+        for j in order:
+            i = int(cand[j])
+            c = self.chunks[i]
+            if group_by == "programme":
+                key = (c.file, c.chapter_number, c.programme_number, c.programme)
+                if key in seen_groups:
+                    continue
+                seen_groups.add(key)
+            hits.append(Hit(rank=len(hits) + 1, score=float(final[j]), confidence="low", chunk=c,
+                            citation=citation(c), bm25=float(bm[i]), dense=float(dense[j]) if len(dense) else 0.0))
+            hit_ids.append(i)
+            if len(hits) >= top_k:
+                break
+        for h, i in zip(hits, hit_ids):
+            h.highlights = self.highlight(h.chunk.text, qterms)
+            h.coverage = len(qterms & self._terms[i]) / len(qterms) if qterms else 0.0
+            h.confidence = confidence(h, mode)
+        return hits
+
+    def highlight(self, text: str, qterms: set[str]) -> list[tuple[int, int]]:
+        """Character spans in ``text`` of the question's terms, overlapping spans merged."""
+        if not qterms:
+            return []
+        spans = sorted((t.start, t.end) for t in self.tokenizer.terms(text) if t.text in qterms)
+        merged: list[tuple[int, int]] = []
+        for s, e in spans:
+            if merged and s <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+            else:
+                merged.append((s, e))
+        return merged
+
+    def stats(self) -> dict:
+        m = self.manifest
+        return {"index_dir": str(self.index_dir), "files": len(m.files), "chunks": m.chunk_count,
+                "model": m.model.get("id") or "(없음: BM25 전용)", "created": m.created,
+                "vector_index": m.vector_index}
+
+
+def _top(scores: np.ndarray, k: int, mask: np.ndarray | None) -> np.ndarray:
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.argpartition(-scores, k - 1)[:k]
+    idx = idx[np.isfinite(scores[idx])]
+    return idx[np.argsort(-scores[idx], kind="stable")].astype(np.int64)
+
+
+# Calibrated on the corpus question set (answerable vs unanswerable); see search/evaluate.py.
+HIGH_COVERAGE = 0.75
+LOW_COVERAGE = 0.4
+HIGH_DENSE = 0.86
+LOW_DENSE = 0.80
+
+
+def confidence(hit: Hit, mode: str) -> str:
+    """high | medium | low from term coverage of the question and dense similarity."""
+    if mode == "bm25":
+        if hit.coverage >= HIGH_COVERAGE and hit.bm25 > 0:
+            return "high"
+        return "medium" if hit.coverage >= LOW_COVERAGE else "low"
+    if hit.coverage >= HIGH_COVERAGE and hit.dense >= LOW_DENSE or hit.dense >= HIGH_DENSE:
+        return "high"
+    if hit.coverage >= LOW_COVERAGE and hit.dense >= LOW_DENSE:
+        return "medium"
+    return "low"
