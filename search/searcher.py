@@ -255,6 +255,29 @@ class Searcher:
                 merged.append((s, e))
         return merged
 
+    def section_text(self, chunk: Chunk) -> str:
+        """The whole subsection a chunk belongs to (all its chunks, in order)."""
+        key = (chunk.file, chunk.chapter_number, chunk.programme_number, chunk.heading)
+        parts = [c for c in self.chunks
+                 if (c.file, c.chapter_number, c.programme_number, c.heading) == key]
+        parts.sort(key=lambda c: c.start_line)
+        return "\n".join(c.text for c in parts) if parts else chunk.text
+
+    def changed_files(self) -> list[tuple[str, str]]:
+        """(file, "변경"|"삭제") for indexed files whose content differs on disk now."""
+        from index.documents import file_hash
+
+        out = []
+        for name, entry in self.manifest.files.items():
+            p = Path(entry.path)
+            if not entry.hash:
+                continue
+            if not p.is_file():
+                out.append((name, "삭제"))
+            elif file_hash(p) != entry.hash:
+                out.append((name, "변경"))
+        return out
+
     def stats(self) -> dict:
         m = self.manifest
         return {"index_dir": str(self.index_dir), "files": len(m.files), "chunks": m.chunk_count,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from index.model import SourceText
 
-SUPPORTED_SUFFIXES = {".txt", ".md", ".hwp", ".hwpx", ".pdf", ".docx"}
+SUPPORTED_SUFFIXES = {".txt", ".hwp", ".hwpx", ".pdf", ".docx"}
 
 
 class ReadError(Exception):
