@@ -1,0 +1,249 @@
+"""Search end to end on the real corpus: ranking, citations, filters, grouping, batch, index lifecycle."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from index.build import build
+from index.store import IndexStoreError
+from search.searcher import QueryError, Searcher, clean_query
+
+QUESTION = "외국인 환자를 대상으로 하는 사업은?"
+
+
+@pytest.fixture(scope="session")
+def hybrid_dir(tmp_path_factory, corpus_dir):
+    d = tmp_path_factory.mktemp("hybrid") / "index"
+    build([corpus_dir], d)  # default model: bundled multilingual-e5-small
+    return d
+
+
+@pytest.fixture(scope="session")
+def bm25_dir(tmp_path_factory, corpus_dir):
+    d = tmp_path_factory.mktemp("bm25") / "index"
+    build([corpus_dir], d, model="none")
+    return d
+
+
+@pytest.fixture(scope="session")
+def hybrid(hybrid_dir):
+    return Searcher.open(hybrid_dir)
+
+
+@pytest.fixture(scope="session")
+def lexical(bm25_dir):
+    return Searcher.open(bm25_dir)
+
+
+def _programmes(hits):
+    return [h.chunk.programme or "" for h in hits]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "bm25", "dense"])
+def test_foreign_patient_question_finds_both_programmes(hybrid, mode):
+    hits = hybrid.search(QUESTION, top_k=3, mode=mode, group_by="programme")
+    progs = " ".join(_programmes(hits))
+    assert "스마트메디컬특구" in progs and "의료관광" in progs, [h.citation for h in hits]
+
+
+def test_default_search_top3_has_both_programmes_with_citations(hybrid):
+    hits = hybrid.search(QUESTION, top_k=3)
+    progs = " ".join(_programmes(hits))
+    assert "스마트메디컬특구" in progs and "의료관광" in progs, [h.citation for h in hits]
+    for h in hits:
+        c = h.chunk
+        src = open(c.path, encoding="utf-8").read().split("\n")
+        # The cited line range really holds the passage.
+        assert src[c.start_line - 1].strip() in h.text and src[c.end_line - 1].strip() in h.text
+        assert h.citation.endswith(f"{c.file}:{c.start_line}-{c.end_line}")
+        assert c.department in h.citation and c.programme in h.citation
+        assert h.confidence in {"high", "medium", "low"}
+
+
+def test_citation_format(lexical):
+    hit = next(h for h in lexical.search("스마트메디컬특구 사업개요 외국인 환자 홍보", top_k=10, year=2022)
+               if h.chunk.start_line == 197)
+    assert hit.citation == ("2022년 주요업무 보고 · 비전협력과 · 제235회 구의회 임시회 · Ⅱ-⑤ 스마트메디컬특구 활성화"
+                            " · □ 사업개요 · 000_bb8b9f25a68228af.txt:197-204")
+    d = hit.to_dict()
+    assert d["source"]["lines"] == [197, 204] and d["source"]["file"] == "000_bb8b9f25a68228af.txt"
+    assert d["document"] == {"title": "2022년 주요업무 보고", "department": "비전협력과", "year": 2022,
+                             "session": "제235회 구의회 임시회"}
+    assert d["section"]["heading"] == "□ 사업개요" and d["section"]["programme"] == "스마트메디컬특구 활성화"
+
+
+def test_highlights_mark_question_terms(lexical):
+    hit = lexical.search("주한미군 광고", top_k=1)[0]
+    marked = [hit.text[s:e] for s, e in hit.highlights]
+    assert any("주한미군" in m for m in marked) and any("광고" in m for m in marked)
+
+
+def test_filters(lexical):
+    assert {h.chunk.year for h in lexical.search("의료관광", top_k=10, year=2023)} == {2023}
+    assert {h.chunk.chapter_kind for h in lexical.search("의료관광", top_k=10, chapter_kind="plan")} == {"plan"}
+    assert {h.chunk.chapter_kind for h in lexical.search("의료관광", top_k=10, chapter_kind="실적")} == {"results"}
+    assert {h.chunk.department for h in lexical.search("예산", top_k=10, department="기획예산과")} == {"기획예산과"}
+    files = {h.chunk.file for h in lexical.search("예산", top_k=10, file="004_0c03f9222fb96e53.txt")}
+    assert files == {"004_0c03f9222fb96e53.txt"}
+    assert lexical.search("의료관광", year=1999) == []
+    with pytest.raises(QueryError):
+        lexical.search("의료관광", chapter_kind="nonsense")
+
+
+def test_group_by_programme_lists_each_programme_once(lexical):
+    hits = lexical.search("의료관광 외국인 환자", top_k=8, group_by="programme")
+    keys = [(h.chunk.file, h.chunk.chapter_number, h.chunk.programme_number) for h in hits]
+    assert len(keys) == len(set(keys)) and len(keys) >= 4
+
+
+def test_bad_questions():
+    for q in ["", "   \n\t", None]:
+        with pytest.raises(QueryError):
+            clean_query(q)
+    q, notices = clean_query("예산 " * 500)
+    assert len(q) <= 300 and notices
+    q, _ = clean_query("예산\x00\x07은?")
+    assert "\x00" not in q
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "search.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_cli_ask_json_and_text(bm25_dir):
+    r = _cli("ask", QUESTION, "--index-dir", str(bm25_dir), "--json", "--top-k", "3")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert len(data["results"]) == 3
+    r = _cli("ask", QUESTION, "--index-dir", str(bm25_dir))
+    assert r.returncode == 0 and "출처:" in r.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["ask", "   "], "비어"),
+    (["ask", "예산", "--index-dir", "/nonexistent/idx"], "kosearch index"),
+    (["batch", "/nonexistent/q.txt"], "없습니다"),
+])
+def test_cli_bad_input_one_line(bm25_dir, args, needle):
+    if "--index-dir" not in args:
+        args = args + ["--index-dir", str(bm25_dir)]
+    r = _cli(*args)
+    assert r.returncode != 0 and "Traceback" not in r.stderr and needle in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_long_question_is_truncated_with_notice(bm25_dir):
+    r = _cli("ask", "의료관광 " * 200, "--index-dir", str(bm25_dir), "--top-k", "1")
+    assert r.returncode == 0 and "알림" in r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["txt", "csv", "jsonl"])
+def test_batch_formats(tmp_path, bm25_dir, fmt):
+    qfile = tmp_path / f"q.{fmt}"
+    if fmt == "txt":
+        qfile.write_text(f"{QUESTION}\n\n2022년 의료관광 예산은?\n", encoding="utf-8")
+        ids = ["1", "3"]
+    elif fmt == "csv":
+        qfile.write_text(f"id,question\na,{QUESTION}\nb,\nc,청년 일자리\n", encoding="utf-8")
+        ids = ["a", "c"]
+    else:
+        qfile.write_text(json.dumps({"id": "x", "question": QUESTION}, ensure_ascii=False) + "\nnot json\n"
+                         + json.dumps({"question": "청년"}, ensure_ascii=False) + "\n", encoding="utf-8")
+        ids = ["x", "3"]
+    out = tmp_path / "out.jsonl"
+    r = _cli("batch", str(qfile), "--index-dir", str(bm25_dir), "--top-k", "2", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [row["id"] for row in rows] == ids
+    res = rows[0]["results"][0]
+    assert set(res) >= {"rank", "score", "confidence", "text", "citation", "source", "document", "section", "highlights"}
+    assert set(res["source"]) >= {"file", "lines", "page"}
+    assert set(res["document"]) == {"title", "department", "year", "session"}
+    assert set(res["section"]) >= {"chapter", "programme", "team", "heading"}
+    if fmt != "txt":
+        assert "건너뜀" in r.stderr  # the bad record is reported, the batch still finishes
+    r = _cli("batch", str(qfile), "--index-dir", str(bm25_dir), "--format", "csv", "-o", str(tmp_path / "o.csv"))
+    assert r.returncode == 0
+    with open(tmp_path / "o.csv", encoding="utf-8") as fh:
+        assert {row["id"] for row in csv.DictReader(fh)} == set(ids)
+
+
+def test_manifest_mismatch_says_reindex(bm25_dir, hybrid_dir):
+    with pytest.raises(IndexStoreError, match="re-index"):
+        Searcher.open(hybrid_dir, model="some/other-model")
+    manifest = bm25_dir.parent / "broken"
+    shutil.copytree(bm25_dir, manifest)
+    m = json.loads((manifest / "manifest.json").read_text())
+    m["format_version"] = 999
+    (manifest / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(IndexStoreError, match="re-index"):
+        Searcher.open(manifest)
+    r = _cli("ask", "예산", "--index-dir", str(manifest))
+    assert r.returncode != 0 and "re-index" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_incremental_reindex(tmp_path, corpus_dir):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(corpus_dir, corpus)
+    idx = tmp_path / "idx"
+    first = build([corpus], idx, model="none")
+    assert len(first.added) == 5 and first.written
+    again = build([corpus], idx, model="none")
+    assert not again.written and len(again.unchanged) == 5
+    f = corpus / "002_cbb343025f08b939.txt"
+    f.write_text(f.read_text(encoding="utf-8").replace("여의도성모병원", "여의도새병원"), encoding="utf-8")
+    (corpus / "004_0c03f9222fb96e53.txt").unlink()
+    shutil.copy(corpus_dir / "000_bb8b9f25a68228af.txt", corpus / "005_copy.txt")
+    rep = build([corpus], idx, model="none")
+    assert rep.changed == ["002_cbb343025f08b939.txt"]
+    assert rep.removed == ["004_0c03f9222fb96e53.txt"]
+    assert rep.added == ["005_copy.txt"]
+    s = Searcher.open(idx)
+    assert "004_0c03f9222fb96e53.txt" not in {c.file for c in s.chunks}
+    assert s.search("여의도새병원", top_k=1)[0].chunk.file == "002_cbb343025f08b939.txt"
+
+
+def test_interrupted_build_leaves_previous_index(tmp_path, corpus_dir):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(corpus_dir, corpus)
+    idx = tmp_path / "idx"
+    build([corpus], idx, model="none")
+    before = [h.chunk.id for h in Searcher.open(idx).search("의료관광", top_k=5)]
+    (corpus / "000_bb8b9f25a68228af.txt").write_text("Ⅰ. 일반현황\n\n1 조직\n\n새 내용 의료관광\n", encoding="utf-8")
+    for step in ("bm25", "write"):
+        with pytest.raises(RuntimeError):
+            build([corpus], idx, model="none", fail_after=step)
+        assert [h.chunk.id for h in Searcher.open(idx).search("의료관광", top_k=5)] == before
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    # Killed between the two renames of the swap: the old index is put back on open.
+    idx.rename(tmp_path / "idx.old")
+    assert [h.chunk.id for h in Searcher.open(idx).search("의료관광", top_k=5)] == before
+
+
+def test_sentence_transformers_path_with_bundled_minilm(tmp_path, corpus_dir, monkeypatch):
+    from index.encoders import bundled_minilm_path
+
+    monkeypatch.setenv("KOSEARCH_HOME", str(tmp_path / "home"))
+    corpus = tmp_path / "corpus"
+    shutil.copytree(corpus_dir, corpus)
+    model = str(bundled_minilm_path())
+    idx = tmp_path / "idx"
+    rep = build([corpus], idx, model=model)
+    assert rep.embedded == rep.chunks > 0
+    s = Searcher.open(idx)
+    assert s.manifest.model["id"] == model and s.manifest.model["dim"] == 384
+    hits = s.search("medical tourism 의료관광", top_k=3, mode="dense")
+    assert len(hits) == 3
+    # Re-indexing unchanged files embeds nothing; a changed file embeds only its own chunks.
+    f = corpus / "003_1119614ba66d37cc.txt"
+    f.write_text(f.read_text(encoding="utf-8") + "\n추가 문장입니다 함\n", encoding="utf-8")
+    rep2 = build([corpus], idx, model=model)
+    assert rep2.changed == ["003_1119614ba66d37cc.txt"]
+    assert 0 < rep2.embedded <= 3
+    with pytest.raises(IndexStoreError, match="re-index"):
+        Searcher.open(idx, model="bundled:multilingual-e5-small")
