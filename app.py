@@ -1,0 +1,545 @@
+"""kosearch web app: search the council work reports from a browser (Gradio).
+
+``python app.py`` or ``kosearch serve`` start it on http://127.0.0.1:7860. The index is opened
+once at start (``Searcher.open`` + ``warmup``); every request reuses it. The UI only calls
+``Searcher.search``; a named API endpoint ``search`` returns the ``kosearch batch`` JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import html
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+DEFAULT_INDEX = ".kosearch/index"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+CONCURRENCY = 2          # searches running at once (each holds the encoder / BM25 scratch memory)
+QUEUE_SIZE = 64          # requests waiting beyond that; more get "queue is full"
+UI_MAX_TOP_K = 20
+API_MAX_TOP_K = 50
+SECTION_MAX_CHARS = 20_000
+EXPORT_TTL_S = 3600
+AUTH_ENV = "KOSEARCH_AUTH"
+
+EXAMPLES = [
+    "외국인 환자를 대상으로 하는 사업은?",
+    "2022년 의료관광 예산은?",
+    "청년 거점공간은 언제 문을 여나?",
+    "지역사회혁신계획 협치사업에 시 예산이 얼마나 내려오나?",
+    "주민참여예산 운영 실적",
+]
+ALL = "전체"
+KIND_CHOICES = [(ALL, "all"), ("계획", "plan"), ("실적", "results"), ("신규", "new")]
+VIEW_PASSAGES = "구절별 보기"
+VIEW_PROGRAMMES = "사업별 보기"
+CONFIDENCE_KO = {"high": "높음", "medium": "보통", "low": "낮음"}
+NO_MATCH = "관련 내용을 찾지 못했습니다"
+
+log = logging.getLogger("kosearch.app")
+
+CSS = """
+.ks-wrap { max-width: 1100px; margin: 0 auto; }
+.ks-msg { border-radius: 8px; padding: 10px 14px; margin: 6px 0 12px; line-height: 1.5; }
+.ks-msg-info { background: #eef4ff; border: 1px solid #c7d7fe; color: #1e3a8a; }
+.ks-msg-warn { background: #fff7e6; border: 1px solid #fcd9a0; color: #7a4b00; }
+.ks-msg-nomatch { background: #fdecec; border: 1px solid #f5b5b5; color: #8a1c1c; font-weight: 600; }
+.ks-summary { color: #555; font-size: 0.92em; margin: 4px 0 10px; }
+.ks-card { border: 1px solid #d9dde3; border-radius: 10px; padding: 12px 14px; margin: 0 0 14px;
+           background: #fff; color: #1f2328; box-shadow: 0 1px 2px rgba(0,0,0,.04); }
+.ks-card.ks-low { background: #fafafa; }
+.ks-head { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin-bottom: 8px; }
+.ks-rank { font-weight: 700; color: #444; }
+.ks-title { font-weight: 700; font-size: 1.02em; overflow-wrap: anywhere; }
+.ks-badge { border-radius: 999px; padding: 1px 10px; font-size: 0.85em; font-weight: 600; white-space: nowrap; }
+.ks-badge.high { background: #dcfce7; color: #166534; border: 1px solid #86efac; }
+.ks-badge.medium { background: #fef9c3; color: #854d0e; border: 1px solid #fde047; }
+.ks-badge.low { background: #f3f4f6; color: #4b5563; border: 1px solid #d1d5db; }
+.ks-score { color: #6b7280; font-size: 0.85em; white-space: nowrap; }
+.ks-passage, .ks-section { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.95em; line-height: 1.55;
+           max-width: 100%; overflow-x: auto; margin: 0; font-family: inherit; }
+.ks-passage mark, .ks-section mark { background: #fde68a; color: inherit; padding: 0 1px; border-radius: 2px; }
+.ks-cite { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin-top: 10px;
+           padding-top: 8px; border-top: 1px dashed #d9dde3; font-size: 0.88em; color: #374151; }
+.ks-cite-text { flex: 1 1 320px; overflow-wrap: anywhere; }
+.ks-copy { border: 1px solid #9ca3af; background: #f9fafb; color: #111827; border-radius: 6px; padding: 3px 10px;
+           cursor: pointer; font-size: 0.9em; white-space: nowrap; }
+.ks-copy:hover { background: #e5e7eb; }
+.ks-meta { color: #6b7280; font-size: 0.85em; margin-top: 4px; overflow-wrap: anywhere; }
+.ks-card details { margin-top: 8px; }
+.ks-card summary { cursor: pointer; color: #1d4ed8; font-size: 0.9em; }
+.ks-section { background: #f8fafc; border-radius: 6px; padding: 8px 10px; margin-top: 6px; max-height: 420px; overflow-y: auto; }
+.ks-here { background: #e0ecff; border-radius: 3px; }
+.ks-proglist { margin: 4px 0 14px 1.2em; padding: 0; }
+.ks-proglist li { margin: 2px 0; overflow-wrap: anywhere; }
+.ks-status table { border-collapse: collapse; font-size: 0.9em; width: 100%; }
+.ks-status td, .ks-status th { border-bottom: 1px solid #e5e7eb; padding: 3px 6px; text-align: left; overflow-wrap: anywhere; }
+.ks-status .ks-changed { color: #b45309; font-weight: 600; }
+@media (max-width: 640px) {
+  .ks-card { padding: 10px; }
+  .ks-passage, .ks-section { font-size: 0.9em; }
+}
+"""
+
+# Runs once when the results component mounts; one delegated listener serves every card.
+COPY_JS = """
+element.addEventListener('click', async (ev) => {
+  const btn = ev.target.closest('button.ks-copy');
+  if (!btn) return;
+  ev.preventDefault();
+  const text = btn.getAttribute('data-cite') || '';
+  let ok = false;
+  try {
+    if (navigator.clipboard && window.isSecureContext) { await navigator.clipboard.writeText(text); ok = true; }
+  } catch (e) { ok = false; }
+  if (!ok) {  // plain-http LAN address: not a secure context, fall back to a hidden textarea
+    const ta = document.createElement('textarea');
+    ta.value = text; ta.setAttribute('readonly', ''); ta.style.position = 'fixed'; ta.style.opacity = '0';
+    document.body.appendChild(ta); ta.select();
+    try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+    ta.remove();
+  }
+  if (!btn.dataset.label) btn.dataset.label = btn.textContent;
+  btn.textContent = ok ? '복사됨 ✓' : '복사 실패 — 출처를 직접 선택하세요';
+  btn.classList.toggle('ks-copied', ok);
+  setTimeout(() => { btn.textContent = btn.dataset.label; btn.classList.remove('ks-copied'); }, 1800);
+});
+"""
+
+
+# ---- rendering (pure functions: no Gradio, easy to test) --------------------------------------
+def esc(text) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def highlight_html(text: str, spans) -> str:
+    """Escape ``text`` and wrap the character ``spans`` in <mark>; bad or overlapping spans are skipped."""
+    out, pos = [], 0
+    for span in sorted(tuple(s) for s in spans or ()):
+        if len(span) != 2:
+            continue
+        s, e = int(span[0]), int(span[1])
+        s, e = max(s, pos), min(e, len(text))
+        if e <= s:
+            continue
+        out.append(esc(text[pos:s]))
+        out.append("<mark>" + esc(text[s:e]) + "</mark>")
+        pos = e
+    out.append(esc(text[pos:]))
+    return "".join(out)
+
+
+def message_html(text: str, kind: str = "info") -> str:
+    return f'<div class="ks-msg ks-msg-{kind}" role="status">{esc(text)}</div>'
+
+
+def section_html(section: str, passage: str) -> str:
+    """The whole subsection, escaped, with the passage itself tinted."""
+    if len(section) > SECTION_MAX_CHARS:
+        section = section[:SECTION_MAX_CHARS] + "\n… (생략)"
+    i = section.find(passage) if passage else -1
+    if i < 0:
+        return esc(section)
+    return (esc(section[:i]) + '<span class="ks-here">' + esc(passage) + "</span>"
+            + esc(section[i + len(passage):]))
+
+
+def _programme_title(chunk) -> str:
+    from search.citations import programme_label
+
+    return programme_label(chunk) or chunk.chapter or chunk.heading or chunk.file
+
+
+def card_html(hit, section: str | None, *, grouped: bool = False) -> str:
+    c = hit.chunk
+    conf = hit.confidence if hit.confidence in CONFIDENCE_KO else "low"
+    title = _programme_title(c)
+    if not grouped and c.heading and c.heading != c.programme:
+        title = f"{title} · {c.heading}"
+    meta = []
+    if c.year:
+        meta.append(f"{c.year}년")
+    if c.chapter:
+        meta.append(c.chapter)
+    if c.team:
+        meta.append(c.team)
+    parts = [
+        f'<article class="ks-card ks-{conf}" data-rank="{hit.rank}">',
+        '<div class="ks-head">',
+        f'<span class="ks-rank">{hit.rank}.</span>',
+        f'<span class="ks-title">{esc(title)}</span>',
+        f'<span class="ks-badge {conf}" title="검색 신뢰도">신뢰도 {CONFIDENCE_KO[conf]}</span>',
+        f'<span class="ks-score">점수 {hit.score:.3f}</span>',
+        "</div>",
+        f'<div class="ks-passage">{highlight_html(c.text, hit.highlights)}</div>',
+        '<div class="ks-cite">',
+        f'<span class="ks-cite-text"><b>출처</b> {esc(hit.citation)}</span>',
+        f'<button type="button" class="ks-copy" data-cite="{esc(hit.citation)}" '
+        f'aria-label="출처 복사">출처 복사</button>',
+        "</div>",
+    ]
+    if meta:
+        parts.append(f'<div class="ks-meta">{esc(" · ".join(meta))}</div>')
+    if section and section.strip() != c.text.strip():
+        label = c.heading or "소항목"
+        parts.append(f"<details><summary>소항목 전체 보기 ({esc(label)})</summary>"
+                     f'<div class="ks-section">{section_html(section, c.text)}</div></details>')
+    parts.append("</article>")
+    return "".join(parts)
+
+
+def results_html(question: str, hits, sections: list[str | None], *, grouped: bool = False,
+                 notices=(), filters: str = "") -> str:
+    out = ['<div class="ks-results">']
+    for n in notices:
+        out.append(message_html(n, "warn"))
+    if not hits:
+        out.append(message_html(f"{NO_MATCH}. 다른 낱말로 묻거나 필터를 풀어 보세요.", "nomatch"))
+        out.append("</div>")
+        return "".join(out)
+    if all(h.confidence == "low" for h in hits):
+        out.append(message_html(f"{NO_MATCH}. 아래는 가장 가까운 구절이며 질문의 답이 아닐 수 있습니다.", "nomatch"))
+    summary = f"질문 “{esc(question)}” · 결과 {len(hits)}건" + (f" · 필터: {esc(filters)}" if filters else "")
+    out.append(f'<div class="ks-summary">{summary}</div>')
+    if grouped:
+        out.append(f'<div class="ks-summary"><b>관련 사업 {len(hits)}개</b></div><ol class="ks-proglist">')
+        for h in hits:
+            c = h.chunk
+            meta = " · ".join(str(x) for x in (f"{c.year}년" if c.year else None, c.department) if x)
+            out.append(f"<li>{esc(_programme_title(c))}"
+                       f"{' <span class=ks-score>(' + esc(meta) + ')</span>' if meta else ''} "
+                       f'<span class="ks-badge {h.confidence}">{CONFIDENCE_KO.get(h.confidence, "낮음")}</span></li>')
+        out.append("</ol>")
+    for h, sec in zip(hits, sections):
+        out.append(card_html(h, sec, grouped=grouped))
+    out.append("</div>")
+    return "".join(out)
+
+
+def _fmt_created(created: str | None) -> str:
+    if not created:
+        return "알 수 없음"
+    try:
+        return datetime.strptime(created, "%Y-%m-%dT%H:%M:%S%z").astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return created
+
+
+def status_html(searcher, changed: list[tuple[str, str]]) -> str:
+    st = searcher.stats()
+    mode = "하이브리드 (BM25 + 벡터)" if searcher.has_vectors else "BM25 전용 (벡터 없음)"
+    rows = [("보고서", f"{st['files']}개"), ("청크(구절)", f"{st['chunks']}개"), ("모델", st["model"]),
+            ("검색 방식", mode), ("색인 일시", _fmt_created(st.get("created"))), ("색인 위치", st["index_dir"])]
+    out = ['<div class="ks-status">']
+    if changed:
+        names = ", ".join(f"{n} ({why})" for n, why in changed)
+        out.append(message_html(f"색인 뒤에 바뀐 파일이 있습니다: {names}. "
+                                "`kosearch index corpus`로 다시 색인한 뒤 앱을 다시 시작하세요.", "warn"))
+    else:
+        out.append(message_html("색인한 파일이 모두 최신입니다.", "info"))
+    out.append("<table>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>")
+    changed_names = {n for n, _ in changed}
+    out.append("<br><table><tr><th>파일</th><th>보고서</th><th>부서</th><th>연도</th><th>구절</th></tr>")
+    for name, e in sorted(searcher.manifest.files.items()):
+        cls = ' class="ks-changed"' if name in changed_names else ""
+        out.append(f"<tr{cls}><td>{esc(name)}</td><td>{esc(e.title or '(표지 없음)')}</td>"
+                   f"<td>{esc(e.department or '')}</td><td>{esc(e.year or '')}</td><td>{esc(e.chunks)}</td></tr>")
+    out.append("</table></div>")
+    return "".join(out)
+
+
+# ---- app ---------------------------------------------------------------------------------------
+def _choices(searcher) -> tuple[list[str], list[str]]:
+    years = sorted({e.year for e in searcher.manifest.files.values() if e.year}, reverse=True)
+    depts = sorted({e.department for e in searcher.manifest.files.values() if e.department})
+    if not years:
+        years = sorted({c.year for c in searcher.chunks if c.year}, reverse=True)
+    if not depts:
+        depts = sorted({c.department for c in searcher.chunks if c.department})
+    return [ALL] + [str(y) for y in years], [ALL] + depts
+
+
+def _filters(year, department, kind) -> tuple[dict, str]:
+    f, desc = {}, []
+    if year not in (None, "", ALL):
+        try:
+            f["year"] = int(year)
+            desc.append(f"{int(year)}년")
+        except (TypeError, ValueError):
+            pass
+    if department not in (None, "", ALL):
+        f["department"] = str(department)
+        desc.append(str(department))
+    if kind not in (None, "", "all", ALL):
+        f["chapter_kind"] = str(kind)
+        desc.append(dict((v, k) for k, v in KIND_CHOICES).get(kind, str(kind)))
+    return f, " · ".join(desc)
+
+
+def _prune(root: Path, ttl: float = EXPORT_TTL_S) -> None:
+    now = time.time()
+    for d in root.iterdir() if root.is_dir() else ():
+        try:
+            if now - d.stat().st_mtime > ttl:
+                shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def build_app(searcher):
+    """The Gradio Blocks for one opened ``Searcher``; all state lives in here or in the session."""
+    import gradio as gr
+
+    from index.store import IndexStoreError
+    from search import export
+    from search.searcher import QueryError, clean_query
+
+    year_choices, dept_choices = _choices(searcher)
+    export_root = Path(tempfile.mkdtemp(prefix="kosearch-export-"))
+    section_cache: dict[str, str] = {}
+    changed_cache = {"at": 0.0, "value": searcher.changed_files()}
+    changed_lock = threading.Lock()
+    index_info = f"{searcher.stats()['files']}개 보고서 · {_fmt_created(searcher.stats().get('created'))}"
+
+    def section_for(chunk) -> str | None:
+        key = chunk.id
+        if key not in section_cache:
+            try:
+                section_cache[key] = searcher.section_text(chunk)
+            except Exception:  # the expander is a nicety; never fail a search for it
+                log.exception("section_text failed for %s", key)
+                return None
+        return section_cache[key]
+
+    def changed_files(max_age: float = 30.0):
+        with changed_lock:
+            if time.time() - changed_cache["at"] > max_age:
+                try:
+                    changed_cache["value"] = searcher.changed_files()
+                except OSError:
+                    log.exception("changed_files failed")
+                changed_cache["at"] = time.time()
+            return changed_cache["value"]
+
+    def ui_search(question, year, department, kind, top_k, view):
+        grouped = view == VIEW_PROGRAMMES
+        try:
+            q, notices = clean_query(question)
+        except QueryError as exc:
+            return message_html(str(exc), "warn"), None
+        filters, desc = _filters(year, department, kind)
+        try:
+            k = max(1, min(UI_MAX_TOP_K, int(top_k or 5)))
+        except (TypeError, ValueError):
+            k = 5
+        try:
+            hits = searcher.search(q, top_k=k, group_by="programme" if grouped else None, **filters)
+        except QueryError as exc:
+            return message_html(str(exc), "warn"), None
+        except IndexStoreError as exc:
+            return message_html(f"색인 문제: {exc}", "warn"), None
+        except Exception:
+            log.exception("search failed for %r", q[:80])
+            return message_html("검색 중 문제가 발생했습니다. 잠시 뒤 다시 시도하거나 관리자에게 알려 주세요.", "warn"), None
+        page = results_html(q, hits, [section_for(h.chunk) for h in hits], grouped=grouped, notices=notices,
+                            filters=desc)
+        state = {"question": q, "grouped": grouped, "filters": desc, "results": [h.to_dict() for h in hits]}
+        return page, state
+
+    def maybe_search(question, year, department, kind, top_k, view):
+        """Filters and the view re-run the search, but only once there is a question."""
+        if not (question or "").strip():
+            return gr.skip(), gr.skip()
+        return ui_search(question, year, department, kind, top_k, view)
+
+    def _export_path(suffix: str) -> Path:
+        _prune(export_root)
+        d = export_root / uuid.uuid4().hex
+        d.mkdir(parents=True)
+        return d / f"kosearch-{datetime.now():%Y%m%d-%H%M%S}{suffix}"
+
+    def export_csv(state):
+        if not state or "results" not in state:
+            gr.Warning("먼저 검색하세요. 내보낼 결과가 없습니다.")
+            return None
+        p = _export_path(".csv")
+        p.write_text(export.to_csv(state["question"], state["results"]), encoding="utf-8-sig")
+        return str(p)
+
+    def export_md(state):
+        if not state or "results" not in state:
+            gr.Warning("먼저 검색하세요. 내보낼 결과가 없습니다.")
+            return None
+        p = _export_path(".md")
+        p.write_text(export.to_markdown(state["question"], state["results"], grouped=state.get("grouped", False),
+                                        filters=state.get("filters", ""), index_info=index_info), encoding="utf-8")
+        return str(p)
+
+    def refresh_status():
+        return status_html(searcher, changed_files(max_age=0))
+
+    def load_status():
+        return status_html(searcher, changed_files())
+
+    def api_search(question: str, top_k: int = 5, year: int | None = None, department: str | None = None,
+                   chapter_kind: str | None = None) -> str:
+        """Search the reports. Returns one line of `kosearch batch` JSON: {"id", "question", "results"}.
+
+        The JSON comes as a string: each result has ``source.path``, and gradio_client would take any
+        dict with a "path" key for a file to download.
+
+        Args:
+            question: 질문 (최대 300자까지 검색)
+            top_k: 결과 수 (1-50)
+            year: 연도 필터, 예: 2022
+            department: 부서 필터, 예: 비전협력과
+            chapter_kind: 장 종류 필터: plan | results | new (계획 | 실적 | 신규)
+        """
+        try:
+            q, _notices = clean_query(question)
+            try:
+                k = int(top_k)
+            except (TypeError, ValueError):
+                raise QueryError("top_k는 정수여야 합니다.") from None
+            if not 1 <= k <= API_MAX_TOP_K:
+                raise QueryError(f"top_k는 1에서 {API_MAX_TOP_K} 사이여야 합니다.")
+            hits = searcher.search(q, top_k=k, year=year or None, department=department or None,
+                                   chapter_kind=chapter_kind or None)
+        except (QueryError, IndexStoreError) as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        except Exception:
+            log.exception("api search failed")
+            raise gr.Error("검색 중 문제가 발생했습니다.", print_exception=False) from None
+        qid = "q-" + hashlib.sha1(q.encode("utf-8")).hexdigest()[:12]
+        return json.dumps({"id": qid, "question": q, "results": [h.to_dict() for h in hits]}, ensure_ascii=False)
+
+    with gr.Blocks(title="kosearch · 주요업무보고 검색", analytics_enabled=False) as demo:
+        gr.HTML(f"<style>{CSS}</style>", padding=False)
+        gr.Markdown("## 주요업무보고 검색\n부서별 주요업무보고에서 질문과 관련된 구절을 찾아 출처와 함께 보여 줍니다.")
+        with gr.Row(equal_height=True):
+            question = gr.Textbox(label="질문", placeholder="예: 외국인 환자를 대상으로 하는 사업은?  (Enter로 검색)",
+                                  lines=1, max_lines=3, max_length=2000, scale=5, min_width=220, autofocus=True,
+                                  elem_id="ks-question")
+            go = gr.Button("검색", variant="primary", scale=1, min_width=80, elem_id="ks-go")
+        gr.Examples(EXAMPLES, inputs=question, label="예시 질문")
+        with gr.Row():
+            year = gr.Dropdown(year_choices, value=ALL, label="연도", min_width=120, elem_id="ks-year")
+            department = gr.Dropdown(dept_choices, value=ALL, label="부서", min_width=140, elem_id="ks-dept")
+            kind = gr.Radio(KIND_CHOICES, value="all", label="장 종류", min_width=200, elem_id="ks-kind")
+            top_k = gr.Slider(1, UI_MAX_TOP_K, value=5, step=1, label="결과 수", min_width=160, elem_id="ks-topk")
+        view = gr.Radio([VIEW_PASSAGES, VIEW_PROGRAMMES], value=VIEW_PASSAGES, label="보기", elem_id="ks-view")
+        results = gr.HTML(message_html("질문을 입력하고 Enter를 누르세요."), js_on_load=COPY_JS, elem_id="ks-results",
+                          padding=False)
+        last = gr.State(None)
+        with gr.Accordion("결과 내보내기", open=False):
+            with gr.Row():
+                csv_btn = gr.Button("CSV 파일 만들기", size="sm", elem_id="ks-export-csv")
+                md_btn = gr.Button("요약(Markdown) 만들기", size="sm", elem_id="ks-export-md")
+            export_file = gr.File(label="내려받기", interactive=False, elem_id="ks-export-file")
+        with gr.Accordion("색인 상태", open=False):
+            status = gr.HTML(status_html(searcher, changed_cache["value"]), elem_id="ks-status")
+            refresh = gr.Button("상태 새로 고침", size="sm")
+
+        inputs = [question, year, department, kind, top_k, view]
+        common = dict(concurrency_limit=CONCURRENCY, concurrency_id="search", api_visibility="private")
+        gr.on([question.submit, go.click], ui_search, inputs, [results, last], **common)
+        gr.on([view.change, year.change, department.change, kind.change], maybe_search, inputs, [results, last],
+              trigger_mode="always_last", **common)
+        csv_btn.click(export_csv, last, export_file, api_visibility="private")
+        md_btn.click(export_md, last, export_file, api_visibility="private")
+        refresh.click(refresh_status, None, status, api_visibility="private")
+        demo.load(load_status, None, status, api_visibility="private")
+        gr.api(api_search, api_name="search", concurrency_limit=CONCURRENCY, concurrency_id="search")
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    demo.kosearch_export_dir = export_root  # for tests / cleanup
+    return demo
+
+
+# ---- command line ------------------------------------------------------------------------------
+def parse_auth(value: str | None):
+    """``user:pass`` or ``u1:p1,u2:p2`` → list of (user, pass); None when unset. ValueError when malformed."""
+    if not value or not value.strip():
+        return None
+    pairs = []
+    for item in value.split(","):
+        user, sep, pw = item.strip().partition(":")
+        if not sep or not user or not pw:
+            raise ValueError(f"{AUTH_ENV}는 'user:pass' 또는 'u1:p1,u2:p2' 형식이어야 합니다")
+        pairs.append((user, pw))
+    return pairs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="app.py", description="kosearch 웹 앱 (기본 http://127.0.0.1:7860)")
+    p.add_argument("--host", default=DEFAULT_HOST, help="바인딩 주소 (기본 127.0.0.1, 다른 주소는 명시해야 함)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="포트 (기본 7860)")
+    p.add_argument("--index-dir", default=DEFAULT_INDEX, help=f"색인 위치 (기본 {DEFAULT_INDEX})")
+    return p
+
+
+def open_searcher(index_dir: str | Path):
+    """Open and warm the index; prints one line and returns None when it cannot."""
+    from index.store import IndexStoreError
+    from search.searcher import Searcher
+
+    index_dir = Path(index_dir)
+    try:
+        searcher = Searcher.open(index_dir)
+        searcher.warmup()
+    except IndexStoreError as exc:
+        if not (index_dir / "manifest.json").is_file():
+            print(f"오류: 색인이 없습니다 ({index_dir}). 먼저 `kosearch index corpus --index-dir {index_dir}` "
+                  "(또는 `make run`)을 실행하세요.", file=sys.stderr)
+        else:
+            print(f"오류: 색인을 열 수 없습니다: {exc}", file=sys.stderr)
+        return None
+    return searcher
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        auth = parse_auth(os.environ.get(AUTH_ENV))
+    except ValueError as exc:
+        print(f"오류: {exc}", file=sys.stderr)
+        return 2
+    if not 0 < args.port < 65536:
+        print(f"오류: 포트 번호가 잘못되었습니다: {args.port}", file=sys.stderr)
+        return 2
+    searcher = open_searcher(args.index_dir)
+    if searcher is None:
+        return 2
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not auth:
+        print(f"경고: {args.host}에 로그인 없이 공개합니다. {AUTH_ENV}='user:pass'로 로그인을 켤 수 있습니다.",
+              file=sys.stderr)
+    demo = build_app(searcher)
+    try:
+        demo.launch(server_name=args.host, server_port=args.port, auth=auth,
+                    auth_message="kosearch 로그인" if auth else None, show_error=False, ssr_mode=False,
+                    footer_links=["api"], quiet=False)
+    except OSError as exc:
+        print(f"오류: {args.host}:{args.port}에서 시작할 수 없습니다 ({exc}). --port로 다른 포트를 지정하세요.",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        shutil.rmtree(getattr(demo, "kosearch_export_dir", ""), ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
