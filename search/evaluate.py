@@ -290,7 +290,6 @@ def _search_api():
         from index.build import build_index
         from index.model import Chunk
         from search.searcher import Searcher
-        import index.encoders  # noqa: F401  (build and search load it lazily)
     except ImportError as exc:  # another engineer's module not there yet
         raise EvalError(f"search engine not available ({exc})") from None
     return build_index, Chunk, Searcher
@@ -330,14 +329,23 @@ def evaluate_benchmark(passages: Sequence[tuple[str, str]],
     chunks = passages_to_chunks(passages)
     with tempfile.TemporaryDirectory(prefix="kosearch-eval-") as tmp:
         idx = Path(index_dir) if index_dir else Path(tmp) / "index"
-        if model:
-            build_index(chunks, idx, model=model, progress=progress)
-        else:
-            build_index(chunks, idx, progress=progress)
+        try:
+            if model:
+                build_index(chunks, idx, model=model, progress=progress)
+            else:
+                build_index(chunks, idx, progress=progress)
+        except ImportError as exc:
+            raise EvalError(f"cannot build the benchmark index ({exc})") from None
         t_built = time.perf_counter()
         searcher = Searcher.open(idx)  # the model it was built with
         stats = getattr(searcher, "stats", None)
         built_model = (stats().get("model") if callable(stats) else None) or model or DEFAULT_MODEL
+        if not getattr(searcher, "has_vectors", True):
+            dropped = [m for m in modes if m != "bm25"]
+            if dropped:
+                print(f"kosearch eval: note: index has no vectors (model none); skipping {', '.join(dropped)}",
+                      file=sys.stderr)
+            modes = [m for m in modes if m == "bm25"]
         modes_out: dict[str, dict] = {}
         per_domain_rows: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
         per_query: dict[str, dict] = {q[0]: {"qid": q[0], "domain": query_domain(q[0], q[2])} for q in queries}
