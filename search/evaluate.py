@@ -553,13 +553,18 @@ def format_corpus_qa(report: dict) -> str:
             out.append(f"{mode:<7} {split:<5} {s['questions']:>3}  {s['hit@1']:>6.3f} {s['hit@3']:>6.3f} "
                        f"{s['hit@5']:>6.3f} {s[f'mrr@{k}']:>7.3f}")
     out.append("")
-    out.append(f"{'mode':<7} {'avg chars':>9} {'q/s':>7}  {'unans. top low':>14} {'ans. top not low':>16}  top labels ans (h/m/l) | unans (h/m/l)")
+    out.append(f"{'mode':<7} {'avg chars':>9} {'q/s':>7}  {'unans. top low':>14} {'ans. top not low':>16}  "
+               "top label, answerable (high/medium/low/no hit) | unanswerable")
     for mode, res in report["modes"].items():
         c = res["confidence"]
         a, u = c["top_labels"]["answerable"], c["top_labels"]["unanswerable"]
         out.append(f"{mode:<7} {res['avg_passage_chars']:>9.1f} {res['qps'] or 0:>7.1f}  "
                    f"{_f(c['unanswerable_top_low']):>14} {_f(c['answerable_top_not_low']):>16}  "
-                   f"{a['high']}/{a['medium']}/{a['low']} | {u['high']}/{u['medium']}/{u['low']}")
+                   f"{a['high']}/{a['medium']}/{a['low']}/{a['none']} | {u['high']}/{u['medium']}/{u['low']}/{u['none']}")
+    out.append("")
+    for mode, res in report["modes"].items():
+        missed = [r["qid"] for r in res["per_query"] if r["answerable"] and not (r["rank"] and r["rank"] <= 5)]
+        out.append(f"{mode}: answerable questions without a hit in the top 5: {', '.join(missed) or '-'}")
     out.append("")
     modes = list(report["modes"])
     out.append(f"{'per category (hit@5)':<22}" + "  ".join(f"{m:>6}" for m in modes))
