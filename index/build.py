@@ -19,6 +19,8 @@ from index.tokens import KoreanTokenizer, TokenizerConfig, config_with_userdict
 
 DEFAULT_MODEL = "bundled:multilingual-e5-small"
 NO_MODEL = {"none", "bm25", ""}
+# Bump when parsing or chunking changes what an unchanged file yields: forces a full re-index.
+PIPELINE_VERSION = 2
 REQUIRED_FILES = ("manifest.json", "chunks.jsonl", "terms.json", "bm25")
 
 
@@ -101,7 +103,7 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
     if report.rebuilt_reason:
         log(f"전체 재색인: {report.rebuilt_reason}")
 
-    manifest = Manifest(model=_model_info(encoder), tokenizer=tok_config.to_dict())
+    manifest = Manifest(model=_model_info(encoder), tokenizer=tok_config.to_dict(), pipeline=PIPELINE_VERSION)
     keep: list[Chunk] = []
     keep_vec: list[np.ndarray] = []
     new_chunks: list[Chunk] = []
@@ -191,6 +193,8 @@ def _incompatible(old: Manifest, encoder, tok_config: TokenizerConfig, index_dir
     want = _model_info(encoder)
     if old.model.get("fingerprint") != want.get("fingerprint"):
         return f"model changed ({old.model.get('id') or 'none'} -> {want.get('id') or 'none'})"
+    if old.pipeline != PIPELINE_VERSION:
+        return "parser or chunker changed since this index was built"
     missing = [f for f in REQUIRED_FILES if not (index_dir / f).exists()]
     if missing or (encoder is not None and not (index_dir / "vectors.npy").is_file()):
         return "index files missing (" + ", ".join(missing or ["vectors.npy"]) + ")"

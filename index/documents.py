@@ -45,7 +45,7 @@ def fallback_outline(source: SourceText) -> list[Chapter]:
         generic_outline = None
     if generic_outline is not None:
         chapters = generic_outline(source)
-        if chapters:
+        if chapters and not uncovered_lines(source, chapters, {}):
             return chapters
     nonblank = [ln.number for ln in source.lines if ln.text.strip()]
     sec = Section(heading=Path(source.path).stem, start=nonblank[0], end=nonblank[-1])
@@ -53,9 +53,26 @@ def fallback_outline(source: SourceText) -> list[Chapter]:
     return [Chapter(number=None, title="", kind="other", start=sec.start, end=sec.end, programmes=[prog])]
 
 
+def uncovered_lines(source: SourceText, chapters: list[Chapter], skipped: dict[str, list[int]]) -> list[int]:
+    """Non-blank lines that no section and no left-out region holds (must be none)."""
+    held = {n for ns in skipped.values() for n in ns}
+    for c in chapters:
+        for p in c.programmes:
+            for s in p.sections:
+                held.update(range(s.start, s.end + 1))
+    return [ln.number for ln in source.lines if ln.text.strip() and ln.number not in held]
+
+
+def looks_like_work_report(outline) -> bool:
+    """A 주요업무보고: a cover, or chapters of the usual kinds (일반현황, 추진계획/실적, 신규사업)."""
+    kinds = {c.kind for c in outline.chapters}
+    return bool(outline.meta.title or outline.meta.session or kinds & {"general", "plan", "results", "new"})
+
+
 def document_from_source(source: SourceText, *, file: str, content_hash: str = "") -> Document:
     outline = parse_report(source.lines)
-    if outline is not None:
+    if outline is not None and looks_like_work_report(outline) \
+            and not uncovered_lines(source, outline.chapters, outline.skipped):
         meta, chapters, skipped = outline.meta, outline.chapters, outline.skipped
     else:
         meta, chapters, skipped = DocumentMeta(title=Path(file).stem), fallback_outline(source), {}

@@ -99,6 +99,8 @@ def find_chapter_headings(lines: list[Line]) -> list[tuple[int, str, str]]:
         title = m.group("title").replace("*", "").strip()
         if not re.search(r"[가-힣]", title) or len(title) > 40:
             continue
+        if _in_contents_list(lines, i):
+            continue
         num = _ASCII_ROMAN.get(m.group("num"), m.group("num"))
         found.append((i, num, title))
     # Keep an increasing sequence Ⅰ, Ⅱ, ...: a repeated numeral is a running header.
@@ -109,6 +111,17 @@ def find_chapter_headings(lines: list[Line]) -> list[tuple[int, str, str]]:
             out.append((i, num, title))
             last = rank
     return out
+
+
+def _in_contents_list(lines: list[Line], i: int) -> bool:
+    """A heading-like line inside a 목차 (both neighbours carry leader dots and page numbers)."""
+    for step in (-1, 1):
+        j = i + step
+        while 0 <= j < len(lines) and not lines[j].text.strip():
+            j += step
+        if not (0 <= j < len(lines) and _LEADER.search(lines[j].text)):
+            return False
+    return True
 
 
 def parse_meta(lines: list[Line], first_chapter: int) -> tuple[DocumentMeta, int, int | None]:
@@ -319,6 +332,16 @@ def parse_programmes(lines: list[Line], body_start: int, end_idx: int, toc: _Toc
                 seen_budget = True
         i += 1
 
+    first_text = _next_nonblank(lines, body_start, end_idx)
+    if first_text is None:
+        return []
+    if not starts:  # no programme structure (not a 주요업무 chapter): one untitled part
+        starts.append({"idx": first_text, "title": None, "team": None, "source": "none"})
+        sections.append([(first_text, INTRO_HEADING)])
+    elif starts[0]["idx"] > first_text:  # text before the first programme belongs to it
+        starts[0]["idx"] = first_text
+        if sections[0] and sections[0][0][0] is not None:
+            sections[0][0] = (first_text, sections[0][0][1])
     if toc:
         for k, st in enumerate(starts):
             if st["source"] == "none" and k < len(toc.titles):

@@ -59,6 +59,7 @@ class Manifest:
     chunk_count: int = 0
     vector_index: dict = field(default_factory=dict)  # {"type": "flat"|"hnsw", ...params}
     skipped: list[dict] = field(default_factory=list)
+    pipeline: int = 0                                  # parser/chunker version (index.build.PIPELINE_VERSION)
 
     def to_json(self) -> str:
         d = asdict(self)

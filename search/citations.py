@@ -34,17 +34,19 @@ def location(c: Chunk) -> str:
         return f"{c.file} {prefix}{pages}{label}"
     if c.format == "txt":
         return f"{c.file}:{c.start_line}-{c.end_line}"
-    return f"{c.file} · 추출 텍스트 {c.start_line}-{c.end_line}행"
+    return c.file  # DOCX and page-less formats: the headings above locate the passage
 
 
 def citation(c: Chunk) -> str:
     """``2022년 주요업무 보고 · 비전협력과 · 제235회 구의회 임시회 · Ⅱ-⑤ 스마트메디컬특구 활성화 · □ 사업개요 · file:201-219``."""
-    parts = [report_label(c)]
+    parts = [] if report_label(c) in (c.file, c.file.rsplit(".", 1)[0]) else [report_label(c)]
     if c.department:
         parts.append(c.department)
     if c.session:
         parts.append(c.session)
     prog = programme_label(c)
+    if prog and c.programme is None and c.chapter:  # untitled part of a non-report chapter
+        prog = c.chapter
     if prog:
         parts.append(prog)
     elif c.chapter:
@@ -52,7 +54,11 @@ def citation(c: Chunk) -> str:
     if c.heading and c.heading != c.programme:
         parts.append(c.heading)
     parts.append(location(c))
-    return " · ".join(parts)
+    out: list[str] = []
+    for p in parts:  # generic outlines can repeat a heading at several levels
+        if p and (not out or p != out[-1]) and p not in (c.file, c.file.rsplit(".", 1)[0]):
+            out.append(p)
+    return " · ".join(out)
 
 
 def source_fields(c: Chunk) -> dict:

@@ -1,0 +1,163 @@
+"""``make bench``: indexing time, embedding throughput, query latency, memory. Prints figures.
+
+    python -m bench [--skip-100k] [--queries N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+QUESTIONS = [
+    "외국인 환자를 대상으로 하는 사업은?", "2022년 의료관광 예산은?", "주한미군 대상 광고는 어디에 실었나?",
+    "상호결연도시는 어디인가?", "청년 일자리 사업", "지역사회혁신계획 협치사업 예산", "국제금융컨퍼런스 개최 시기",
+    "창의 아이디어단 포상 금액", "사회적경제기업 몇 개", "2040 종합발전계획 용역 기간", "평화통일 교육 대상",
+    "비전협력과 정원", "CSR 아카데미", "영등포 지식포럼 일정", "의료관광 전문인력 양성", "특별조정교부금 확보",
+]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentiles(ms: list[float]) -> tuple[float, float]:
+    a = np.array(ms)
+    return float(np.percentile(a, 50)), float(np.percentile(a, 95))
+
+
+def time_queries(searcher, questions: list[str], rounds: int, **kw) -> list[float]:
+    for q in questions[:3]:
+        searcher.search(q, **kw)  # warm caches, kiwi, encoder
+    out = []
+    for _ in range(rounds):
+        for q in questions:
+            t = time.perf_counter()
+            searcher.search(q, **kw)
+            out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def bench_parse() -> None:
+    from index.documents import load_documents
+
+    load_documents([CORPUS])
+    runs = []
+    for _ in range(5):
+        t = time.perf_counter()
+        docs, _ = load_documents([CORPUS])
+        runs.append(time.perf_counter() - t)
+    print(f"parse+chunk corpus/ ({len(docs)} reports, {sum(len(d.chunks) for d in docs)} chunks): "
+          f"median {statistics.median(runs) * 1000:.0f} ms")
+
+
+def bench_index(tmp: Path) -> Path:
+    from index.build import build
+
+    home = tmp / "home"
+    os.environ["KOSEARCH_HOME"] = str(home)
+    t = time.perf_counter()
+    from index.encoders import Encoder
+
+    Encoder().dim  # export (first use) + load
+    export_s = time.perf_counter() - t
+    idx = tmp / "idx"
+    t = time.perf_counter()
+    rep = build([CORPUS], idx)
+    cold = time.perf_counter() - t
+    t = time.perf_counter()
+    build([CORPUS], idx)
+    noop = time.perf_counter() - t
+    shutil.rmtree(idx)
+    t = time.perf_counter()
+    build([CORPUS], idx)
+    warm = time.perf_counter() - t
+    print(f"model export (first use only) + load: {export_s:.1f} s")
+    print(f"index corpus/ cold (empty embedding cache): {cold:.1f} s  ({rep.chunks} chunks, {rep.embedded} embedded)")
+    print(f"index corpus/ warm (new index dir, cached embeddings): {warm:.1f} s")
+    print(f"index corpus/ again, nothing changed: {noop:.2f} s")
+    return idx
+
+
+def bench_embedding() -> None:
+    try:
+        from bench.bench_embed import run
+    except ImportError:
+        print("embedding throughput: bench/bench_embed.py missing")
+        return
+    r = run()
+    print("embedding throughput:", ", ".join(f"{k}={v}" for k, v in r.items()))
+
+
+def bench_queries(idx: Path, rounds: int) -> None:
+    from search import Searcher
+
+    s = Searcher.open(idx)
+    for mode in ("hybrid", "bm25", "dense"):
+        p50, p95 = percentiles(time_queries(s, QUESTIONS, rounds, top_k=5, mode=mode))
+        print(f"query latency corpus/ {mode:6s} (warm, {rounds * len(QUESTIONS)} queries): p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+
+
+def bench_100k(tmp: Path, idx: Path, n: int) -> None:
+    """A synthetic index of ``n`` chunks: corpus chunks with shuffled terms and jittered vectors."""
+    from dataclasses import replace
+
+    from index.store import FileEntry, Manifest, read_chunks, read_terms, save_index
+    from search import Searcher
+
+    base = read_chunks(idx / "chunks.jsonl")
+    terms = read_terms(idx)
+    vecs = np.load(idx / "vectors.npy")
+    src = Searcher.open(idx).manifest
+    rng = np.random.default_rng(0)
+    pick = rng.integers(0, len(base), n)
+    vocab = sorted({t for ts in terms for t in ts})
+    chunks, toks = [], []
+    for k, i in enumerate(pick):
+        extra = list(rng.choice(vocab, 5))
+        chunks.append(replace(base[i], id=f"syn{k}", file=f"syn{k // 50}.txt"))
+        toks.append(terms[i] + extra)
+    v = vecs[pick] + rng.normal(0, 0.02, (n, vecs.shape[1])).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    manifest = Manifest(model=src.model, tokenizer=src.tokenizer,
+                        files={f"syn{j}.txt": FileEntry(hash="", path="", chunks=50) for j in range(n // 50 + 1)})
+    big = tmp / "big"
+    t = time.perf_counter()
+    save_index(big, manifest, chunks, toks, v.astype(np.float32))
+    build_s = time.perf_counter() - t
+    s = Searcher.open(big)
+    print(f"synthetic {n} chunks: BM25+{s.manifest.vector_index.get('type')} index written in {build_s:.1f} s")
+    for mode in ("hybrid", "bm25", "dense"):
+        p50, p95 = percentiles(time_queries(s, QUESTIONS, 2, top_k=5, mode=mode))
+        print(f"query latency {n} chunks {mode:6s}: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+    p50, p95 = percentiles(time_queries(s, QUESTIONS, 1, top_k=5, year=2022))
+    print(f"query latency {n} chunks hybrid + year filter: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--skip-100k", action="store_true")
+    ap.add_argument("--size", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kosearch-bench-") as d:
+        tmp = Path(d)
+        bench_parse()
+        idx = bench_index(tmp)
+        bench_queries(idx, args.rounds)
+        bench_embedding()
+        if not args.skip_100k:
+            bench_100k(tmp, idx, args.size)
+    print(f"peak memory (RSS) of this process: {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
