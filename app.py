@@ -160,7 +160,8 @@ def _programme_title(chunk) -> str:
     return programme_label(chunk) or chunk.chapter or chunk.heading or chunk.file
 
 
-def card_html(hit, section: str | None, *, grouped: bool = False) -> str:
+def card_html(hit, context: tuple[str, str] | None, *, grouped: bool = False) -> str:
+    """One result card; ``context`` is (expander label, surrounding text) or None."""
     c = hit.chunk
     conf = hit.confidence if hit.confidence in CONFIDENCE_KO else "low"
     title = _programme_title(c)
@@ -190,15 +191,15 @@ def card_html(hit, section: str | None, *, grouped: bool = False) -> str:
     ]
     if meta:
         parts.append(f'<div class="ks-meta">{esc(" · ".join(meta))}</div>')
-    if section and section.strip() != c.text.strip():
-        label = c.heading or "소항목"
-        parts.append(f"<details><summary>소항목 전체 보기 ({esc(label)})</summary>"
-                     f'<div class="ks-section">{section_html(section, c.text)}</div></details>')
+    if context:
+        label, text = context
+        parts.append(f"<details><summary>{esc(label)}</summary>"
+                     f'<div class="ks-section">{section_html(text, c.text)}</div></details>')
     parts.append("</article>")
     return "".join(parts)
 
 
-def results_html(question: str, hits, sections: list[str | None], *, grouped: bool = False,
+def results_html(question: str, hits, contexts: list, *, grouped: bool = False,
                  notices=(), filters: str = "") -> str:
     out = ['<div class="ks-results">']
     for n in notices:
@@ -220,8 +221,8 @@ def results_html(question: str, hits, sections: list[str | None], *, grouped: bo
                        f"{' <span class=ks-score>(' + esc(meta) + ')</span>' if meta else ''} "
                        f'<span class="ks-badge {h.confidence}">{CONFIDENCE_KO.get(h.confidence, "낮음")}</span></li>')
         out.append("</ol>")
-    for h, sec in zip(hits, sections):
-        out.append(card_html(h, sec, grouped=grouped))
+    for h, ctx in zip(hits, contexts):
+        out.append(card_html(h, ctx, grouped=grouped))
     out.append("</div>")
     return "".join(out)
 
@@ -306,19 +307,35 @@ def build_app(searcher):
 
     year_choices, dept_choices = _choices(searcher)
     export_root = Path(tempfile.mkdtemp(prefix="kosearch-export-"))
-    section_cache: dict[str, str] = {}
+    section_cache: dict[str, tuple[str, str] | None] = {}
     changed_cache = {"at": 0.0, "value": searcher.changed_files()}
     changed_lock = threading.Lock()
     index_info = f"{searcher.stats()['files']}개 보고서 · {_fmt_created(searcher.stats().get('created'))}"
 
-    def section_for(chunk) -> str | None:
+    programmes: dict[tuple, list] = {}
+    for ch in searcher.chunks:
+        if ch.programme_number is not None or ch.programme:
+            programmes.setdefault((ch.file, ch.chapter_number, ch.programme_number, ch.programme), []).append(ch)
+
+    def context_for(chunk) -> tuple[str, str] | None:
+        """The whole subsection around a passage; where the passage is the whole subsection,
+        the whole programme instead. Cached per chunk (the index does not change while running)."""
         key = chunk.id
         if key not in section_cache:
+            ctx = None
             try:
-                section_cache[key] = searcher.section_text(chunk)
+                section = searcher.section_text(chunk)
+                if section.strip() != chunk.text.strip():
+                    ctx = (f"소항목 전체 보기 ({chunk.heading or '소항목'})", section)
+                else:
+                    parts = programmes.get((chunk.file, chunk.chapter_number, chunk.programme_number,
+                                            chunk.programme), [])
+                    if len(parts) > 1:
+                        text = "\n".join(p.text for p in sorted(parts, key=lambda p: p.start_line))
+                        ctx = (f"사업 전체 보기 ({_programme_title(chunk)})", text)
             except Exception:  # the expander is a nicety; never fail a search for it
-                log.exception("section_text failed for %s", key)
-                return None
+                log.exception("context failed for %s", key)
+            section_cache[key] = ctx
         return section_cache[key]
 
     def changed_files(max_age: float = 30.0):
@@ -351,7 +368,7 @@ def build_app(searcher):
         except Exception:
             log.exception("search failed for %r", q[:80])
             return message_html("검색 중 문제가 발생했습니다. 잠시 뒤 다시 시도하거나 관리자에게 알려 주세요.", "warn"), None
-        page = results_html(q, hits, [section_for(h.chunk) for h in hits], grouped=grouped, notices=notices,
+        page = results_html(q, hits, [context_for(h.chunk) for h in hits], grouped=grouped, notices=notices,
                             filters=desc)
         state = {"question": q, "grouped": grouped, "filters": desc, "results": [h.to_dict() for h in hits]}
         return page, state
@@ -426,11 +443,9 @@ def build_app(searcher):
     with gr.Blocks(title="kosearch · 주요업무보고 검색", analytics_enabled=False) as demo:
         gr.HTML(f"<style>{CSS}</style>", padding=False)
         gr.Markdown("## 주요업무보고 검색\n부서별 주요업무보고에서 질문과 관련된 구절을 찾아 출처와 함께 보여 줍니다.")
-        with gr.Row(equal_height=True):
-            question = gr.Textbox(label="질문", placeholder="예: 외국인 환자를 대상으로 하는 사업은?  (Enter로 검색)",
-                                  lines=1, max_lines=3, max_length=2000, scale=5, min_width=220, autofocus=True,
-                                  elem_id="ks-question")
-            go = gr.Button("검색", variant="primary", scale=1, min_width=80, elem_id="ks-go")
+        question = gr.Textbox(label="질문", placeholder="예: 외국인 환자를 대상으로 하는 사업은?  (Enter로 검색)",
+                              lines=1, max_lines=3, max_length=2000, autofocus=True, submit_btn="검색",
+                              elem_id="ks-question")
         gr.Examples(EXAMPLES, inputs=question, label="예시 질문")
         with gr.Row():
             year = gr.Dropdown(year_choices, value=ALL, label="연도", min_width=120, elem_id="ks-year")
@@ -452,7 +467,7 @@ def build_app(searcher):
 
         inputs = [question, year, department, kind, top_k, view]
         common = dict(concurrency_limit=CONCURRENCY, concurrency_id="search", api_visibility="private")
-        gr.on([question.submit, go.click], ui_search, inputs, [results, last], **common)
+        gr.on([question.submit], ui_search, inputs, [results, last], **common)
         gr.on([view.change, year.change, department.change, kind.change], maybe_search, inputs, [results, last],
               trigger_mode="always_last", **common)
         csv_btn.click(export_csv, last, export_file, api_visibility="private")
