@@ -1,0 +1,269 @@
+"""The web app: its `search` API through gradio_client, rendering and escaping, export, start-up errors."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("gradio")
+gradio_client = pytest.importorskip("gradio_client")
+
+import app  # noqa: E402
+from search import export  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTION = "외국인 환자를 대상으로 하는 사업은?"
+CITED_LINES = re.compile(r"000_bb8b9f25a68228af\.txt:\d+-\d+$")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_index(tmp_path_factory, corpus_dir):
+    from index.build import build
+
+    d = tmp_path_factory.mktemp("appidx") / "index"
+    build([corpus_dir], d, model="none")  # BM25 only: fast; the app does not depend on it
+    return d
+
+
+@pytest.fixture(scope="session")
+def searcher(app_index):
+    from search.searcher import Searcher
+
+    s = Searcher.open(app_index)
+    s.warmup()
+    return s
+
+
+@pytest.fixture(scope="session")
+def server(searcher):
+    demo = app.build_app(searcher)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(server):
+    return gradio_client.Client(server, verbose=False)
+
+
+def ask(client, *args, **kw) -> dict:
+    return json.loads(client.predict(*args, api_name="/search", **kw))
+
+
+# ---- API ----------------------------------------------------------------------------------------
+def test_search_api_cites_programmes_and_line_ranges(client):
+    out = ask(client, QUESTION, 5)
+    assert set(out) == {"id", "question", "results"}
+    assert out["question"] == QUESTION and out["id"]
+    cites = [r["citation"] for r in out["results"]]
+    assert len(cites) == 5
+    assert any("스마트메디컬특구" in c or "의료관광" in c for c in cites), cites
+    assert any(CITED_LINES.search(c) for c in cites), cites
+    for r in out["results"]:
+        assert r["confidence"] in ("high", "medium", "low")
+        assert r["source"]["lines"][0] <= r["source"]["lines"][1]
+        for s, e in r["highlights"]:
+            assert 0 <= s < e <= len(r["text"])
+
+
+def test_search_api_matches_batch_json(client, searcher, tmp_path, capsys):
+    from search.batch import run_batch
+
+    qfile = tmp_path / "q.txt"
+    qfile.write_text(QUESTION + "\n", encoding="utf-8")
+    run_batch(searcher, qfile, top_k=3)
+    batch = json.loads(capsys.readouterr().out.splitlines()[0])
+    api = ask(client, QUESTION, 3)
+    assert api["results"] == batch["results"]
+    assert api["question"] == batch["question"]
+
+
+def test_search_api_top_k_and_defaults(client):
+    assert len(ask(client, QUESTION, 1)["results"]) == 1
+    assert len(ask(client, QUESTION)["results"]) == 5  # top_k defaults to 5
+
+
+@pytest.mark.parametrize("kw, check", [
+    ({"year": 2023}, lambda r: r["document"]["year"] == 2023),
+    ({"department": "기획예산과"}, lambda r: r["document"]["department"] == "기획예산과"),
+    ({"chapter_kind": "results"}, lambda r: r["section"]["chapter_kind"] == "results"),
+    ({"chapter_kind": "계획"}, lambda r: r["section"]["chapter_kind"] == "plan"),
+])
+def test_search_api_filters(client, kw, check):
+    out = ask(client, "사업 예산", 5, **kw)
+    assert out["results"], kw
+    assert all(check(r) for r in out["results"]), [r["citation"] for r in out["results"]]
+
+
+def test_search_api_filter_with_no_chunks_returns_empty(client):
+    assert ask(client, QUESTION, 5, year=1999)["results"] == []
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "\x00\x07\x1b", "\n\t\n"])
+def test_search_api_empty_question_is_a_friendly_error(client, bad):
+    with pytest.raises(Exception) as info:
+        client.predict(bad, 5, api_name="/search")
+    assert "질문이 비어 있습니다" in str(info.value)
+    assert "Traceback" not in str(info.value)
+
+
+@pytest.mark.parametrize("k", [0, -3, 51])
+def test_search_api_bad_top_k(client, k):
+    with pytest.raises(Exception) as info:
+        client.predict(QUESTION, k, api_name="/search")
+    assert "top_k" in str(info.value)
+
+
+def test_search_api_unknown_kind_is_a_friendly_error(client):
+    with pytest.raises(Exception) as info:
+        client.predict(QUESTION, 5, chapter_kind="budget", api_name="/search")
+    assert "장 종류" in str(info.value)
+
+
+def test_search_api_html_question_is_data_not_markup(client):
+    q = "<script>alert(1)</script> 의료관광"
+    out = ask(client, q, 3)
+    assert out["question"] == q  # JSON carries it as text; nothing is rendered
+    assert out["results"]
+
+
+def test_search_api_100kb_paste_is_truncated(client):
+    q = ("의료관광 예산 " * 20000)[:100_000]
+    out = ask(client, q, 3)
+    assert len(out["question"]) == 300
+    assert out["results"]
+
+
+def test_ui_events_are_not_public_api(client):
+    info = client.view_api(print_info=False, return_format="dict")
+    assert list(info["named_endpoints"]) == ["/search"]
+
+
+def test_login_from_auth(searcher):
+    demo = app.build_app(searcher)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False,
+                auth=app.parse_auth("staff:s3cret"))
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        with pytest.raises(Exception):
+            gradio_client.Client(url, verbose=False)
+        c = gradio_client.Client(url, auth=("staff", "s3cret"), verbose=False)
+        assert ask(c, QUESTION, 1)["results"]
+    finally:
+        demo.close()
+
+
+# ---- rendering ----------------------------------------------------------------------------------
+def test_highlight_escapes_then_marks():
+    text = "<b>외국인</b> 환자 & 가족"
+    html = app.highlight_html(text, [(3, 6), (11, 13)])
+    assert html == "&lt;b&gt;<mark>외국인</mark>&lt;/b&gt; <mark>환자</mark> &amp; 가족"
+    # out-of-range, reversed and overlapping spans are tolerated
+    assert app.highlight_html("abc", [(2, 99), (0, 2), (1, 2), (3, 1)]) == "<mark>ab</mark><mark>c</mark>"
+
+
+def test_cards_escape_html_and_show_citation(searcher):
+    hits = searcher.search(QUESTION, top_k=3)
+    page = app.results_html("<script>alert(1)</script>", hits, [None] * len(hits), notices=["<i>알림</i>"])
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "&lt;i&gt;알림&lt;/i&gt;" in page
+    assert page.count('class="ks-card') == 3 and page.count('class="ks-copy"') == 3
+    assert "<mark>" in page
+    assert hits[0].citation.split(" · ")[-1] in page
+    assert "신뢰도 " in page
+
+
+def test_no_match_message(searcher):
+    assert app.NO_MATCH in app.results_html("asdfqwer", [], [])
+    hits = searcher.search("구립 도서관 운영 시간", top_k=3)
+    if hits and all(h.confidence == "low" for h in hits):
+        page = app.results_html("구립 도서관 운영 시간", hits, [None] * len(hits))
+        assert app.NO_MATCH in page and page.count('class="ks-card') == len(hits)
+    good = app.results_html(QUESTION, searcher.search(QUESTION, top_k=3), [None] * 3)
+    assert app.NO_MATCH not in good
+
+
+def test_grouped_view_lists_programmes(searcher):
+    hits = searcher.search(QUESTION, top_k=5, group_by="programme")
+    page = app.results_html(QUESTION, hits, [None] * len(hits), grouped=True)
+    assert page.count("<li>") == len(hits)
+    assert "스마트메디컬특구" in page and "의료관광" in page
+
+
+def test_status_shows_counts_and_changed_files(searcher):
+    page = app.status_html(searcher, [("000_bb8b9f25a68228af.txt", "변경")])
+    assert "보고서" in page and "5개" in page and str(searcher.stats()["chunks"]) in page
+    assert "BM25 전용" in page and "000_bb8b9f25a68228af.txt (변경)" in page
+    assert "모두 최신" in app.status_html(searcher, [])
+
+
+# ---- export -------------------------------------------------------------------------------------
+def test_export_csv_and_markdown(searcher):
+    results = [h.to_dict() for h in searcher.search(QUESTION, top_k=3)]
+    text = export.to_csv(QUESTION, results)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 3 and rows[0]["citation"] == results[0]["citation"]
+    assert all(not r["text"].startswith(("=", "+", "-", "@")) for r in rows)
+    md = export.to_markdown(QUESTION, results)
+    assert md.startswith(f"# 검색 요약: {QUESTION}")
+    assert all(f"출처: {r['citation']}" in md for r in results)
+    assert export.NO_MATCH in export.to_markdown("asdfqwer", [])
+
+
+def test_export_csv_neutralises_formulas():
+    rows = list(csv.reader(io.StringIO(export.to_csv("=HYPERLINK(\"x\")", [
+        {"rank": 1, "score": 1.0, "confidence": "low", "citation": "c", "text": "- 규모: 10억원",
+         "source": {"file": "f", "lines": [1, 2]}, "document": {}, "section": {}}]))))
+    assert rows[1][0].startswith("'=") and rows[1][-1] == "'- 규모: 10억원"
+
+
+# ---- command line -------------------------------------------------------------------------------
+def test_parse_auth():
+    assert app.parse_auth(None) is None and app.parse_auth(" ") is None
+    assert app.parse_auth("a:b") == [("a", "b")]
+    assert app.parse_auth("a:b, c:d:e") == [("a", "b"), ("c", "d:e")]
+    for bad in ("nouser", ":pw", "user:"):
+        with pytest.raises(ValueError):
+            app.parse_auth(bad)
+
+
+def test_missing_index_is_one_line_and_nonzero(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "app.py"), "--index-dir", str(tmp_path / "none")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode != 0
+    assert "kosearch index corpus" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_serve_passes_host_port_and_index(monkeypatch):
+    from search import cli
+
+    seen = {}
+    monkeypatch.setattr(app, "main", lambda argv: seen.setdefault("argv", argv) and 0)
+    cli.main(["serve", "--index-dir", "/x/idx", "--port", "9999"])
+    assert seen["argv"] == ["--host", "127.0.0.1", "--port", "9999", "--index-dir", "/x/idx"]
+    args = app.build_parser().parse_args([])
+    assert (args.host, args.port, args.index_dir) == ("127.0.0.1", 7860, ".kosearch/index")
+
+
+def test_bad_auth_env_is_one_line(tmp_path):
+    env = {**__import__("os").environ, "KOSEARCH_AUTH": "nocolon"}
+    r = subprocess.run([sys.executable, str(ROOT / "app.py"), "--index-dir", str(tmp_path)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
+    assert r.returncode == 2 and "KOSEARCH_AUTH" in r.stderr and "Traceback" not in r.stderr
