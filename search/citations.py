@@ -52,7 +52,8 @@ def citation(c: Chunk) -> str:
     elif c.chapter:
         parts.append(c.chapter)
     if c.heading and c.heading != c.programme:
-        parts.append(c.heading)
+        heads = c.heading.split(" · ")
+        parts.append(heads[0] if len(heads) == 1 else f"{heads[0]} ~ {heads[-1]}")
     parts.append(location(c))
     out: list[str] = []
     for p in parts:  # generic outlines can repeat a heading at several levels

@@ -1,6 +1,7 @@
 """``Searcher``: kiwi BM25 + FAISS vectors + fusion + filters over a saved index."""
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from dataclasses import dataclass, field
@@ -243,12 +244,20 @@ class Searcher:
         return hits
 
     def highlight(self, text: str, qterms: set[str]) -> list[tuple[int, int]]:
-        """Character spans in ``text`` of the question's terms, overlapping spans merged."""
+        """Character spans in ``text`` where the question's terms occur, overlapping spans merged.
+
+        Terms are morpheme forms, which for nouns, numbers and foreign words appear verbatim in
+        the text; a plain search is far cheaper than re-analysing every passage with kiwi.
+        """
         if not qterms:
             return []
-        spans = sorted((t.start, t.end) for t in self.tokenizer.terms(text) if t.text in qterms)
+        words = sorted((t for t in qterms if len(t) > 1 or not t.isascii()), key=len, reverse=True)
+        if not words:
+            return []
+        pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
         merged: list[tuple[int, int]] = []
-        for s, e in spans:
+        for m in pattern.finditer(text):
+            s, e = m.span()
             if merged and s <= merged[-1][1]:
                 merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
             else:

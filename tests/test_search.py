@@ -67,14 +67,22 @@ def test_default_search_top3_has_both_programmes_with_citations(hybrid):
 
 def test_citation_format(lexical):
     hit = next(h for h in lexical.search("스마트메디컬특구 사업개요 외국인 환자 홍보", top_k=10, year=2022)
-               if h.chunk.start_line == 197)
+               if h.chunk.start_line <= 197 <= h.chunk.end_line)
+    c = hit.chunk
     assert hit.citation == ("2022년 주요업무 보고 · 비전협력과 · 제235회 구의회 임시회 · Ⅱ-⑤ 스마트메디컬특구 활성화"
-                            " · □ 사업개요 · 000_bb8b9f25a68228af.txt:197-204")
+                            f" · (사업 목적) ~ □ 소요예산 · 000_bb8b9f25a68228af.txt:{c.start_line}-{c.end_line}")
+    assert (c.start_line, c.end_line) == (195, 220)
     d = hit.to_dict()
-    assert d["source"]["lines"] == [197, 204] and d["source"]["file"] == "000_bb8b9f25a68228af.txt"
+    assert d["source"]["lines"] == [195, 220] and d["source"]["file"] == "000_bb8b9f25a68228af.txt"
     assert d["document"] == {"title": "2022년 주요업무 보고", "department": "비전협력과", "year": 2022,
                              "session": "제235회 구의회 임시회"}
-    assert d["section"]["heading"] == "□ 사업개요" and d["section"]["programme"] == "스마트메디컬특구 활성화"
+    assert "□ 사업개요" in d["section"]["heading"] and d["section"]["programme"] == "스마트메디컬특구 활성화"
+
+
+def test_single_subsection_citation(lexical):
+    hit = lexical.search("주한미군 광고 주요 추진실적 Stars and Stripes", top_k=1, year=2023)[0]
+    assert hit.citation.startswith("2023년 주요업무 보고(표지 없음) · 비전협력과 · ")
+    assert " · □ " in hit.citation and hit.citation.endswith(f"{hit.chunk.start_line}-{hit.chunk.end_line}")
 
 
 def test_highlights_mark_question_terms(lexical):
