@@ -82,7 +82,7 @@ def test_citation_format(lexical):
 def test_single_subsection_citation(lexical):
     hit = lexical.search("주한미군 광고 주요 추진실적 Stars and Stripes", top_k=1, year=2023)[0]
     assert hit.citation.startswith("2023년 주요업무 보고(표지 없음) · 비전협력과 · ")
-    assert " · □ " in hit.citation and hit.citation.endswith(f"{hit.chunk.start_line}-{hit.chunk.end_line}")
+    assert "□ 사업개요" in hit.citation and hit.citation.endswith(f"{hit.chunk.start_line}-{hit.chunk.end_line}")
 
 
 def test_highlights_mark_question_terms(lexical):
