@@ -518,6 +518,12 @@ def open_searcher(index_dir: str | Path):
         else:
             print(f"오류: 색인을 열 수 없습니다: {exc}", file=sys.stderr)
         return None
+    except Exception as exc:  # e.g. the encoder cannot load; one line, KOSEARCH_DEBUG=1 shows the traceback
+        if os.environ.get("KOSEARCH_DEBUG"):
+            raise
+        print(f"오류: 색인 또는 모델을 불러오지 못했습니다 ({type(exc).__name__}: {exc}). "
+              "KOSEARCH_DEBUG=1 로 다시 실행하면 자세한 내용이 나옵니다.", file=sys.stderr)
+        return None
     return searcher
 
 
