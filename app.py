@@ -49,45 +49,70 @@ NO_MATCH = "관련 내용을 찾지 못했습니다"
 log = logging.getLogger("kosearch.app")
 
 CSS = """
-.ks-wrap { max-width: 1100px; margin: 0 auto; }
-.ks-msg { border-radius: 8px; padding: 10px 14px; margin: 6px 0 12px; line-height: 1.5; }
-.ks-msg-info { background: #eef4ff; border: 1px solid #c7d7fe; color: #1e3a8a; }
-.ks-msg-warn { background: #fff7e6; border: 1px solid #fcd9a0; color: #7a4b00; }
-.ks-msg-nomatch { background: #fdecec; border: 1px solid #f5b5b5; color: #8a1c1c; font-weight: 600; }
-.ks-summary { color: #555; font-size: 0.92em; margin: 4px 0 10px; }
-.ks-card { border: 1px solid #d9dde3; border-radius: 10px; padding: 12px 14px; margin: 0 0 14px;
-           background: #fff; color: #1f2328; box-shadow: 0 1px 2px rgba(0,0,0,.04); }
-.ks-card.ks-low { background: #fafafa; }
-.ks-head { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin-bottom: 8px; }
-.ks-rank { font-weight: 700; color: #444; }
-.ks-title { font-weight: 700; font-size: 1.02em; overflow-wrap: anywhere; }
-.ks-badge { border-radius: 999px; padding: 1px 10px; font-size: 0.85em; font-weight: 600; white-space: nowrap; }
-.ks-badge.high { background: #dcfce7; color: #166534; border: 1px solid #86efac; }
-.ks-badge.medium { background: #fef9c3; color: #854d0e; border: 1px solid #fde047; }
-.ks-badge.low { background: #f3f4f6; color: #4b5563; border: 1px solid #d1d5db; }
-.ks-score { color: #6b7280; font-size: 0.85em; white-space: nowrap; }
-.ks-passage, .ks-section { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.95em; line-height: 1.55;
-           max-width: 100%; overflow-x: auto; margin: 0; font-family: inherit; }
-.ks-passage mark, .ks-section mark { background: #fde68a; color: inherit; padding: 0 1px; border-radius: 2px; }
-.ks-cite { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin-top: 10px;
-           padding-top: 8px; border-top: 1px dashed #d9dde3; font-size: 0.88em; color: #374151; }
-.ks-cite-text { flex: 1 1 320px; overflow-wrap: anywhere; }
-.ks-copy { border: 1px solid #9ca3af; background: #f9fafb; color: #111827; border-radius: 6px; padding: 3px 10px;
-           cursor: pointer; font-size: 0.9em; white-space: nowrap; }
-.ks-copy:hover { background: #e5e7eb; }
-.ks-meta { color: #6b7280; font-size: 0.85em; margin-top: 4px; overflow-wrap: anywhere; }
-.ks-card details { margin-top: 8px; }
-.ks-card summary { cursor: pointer; color: #1d4ed8; font-size: 0.9em; }
-.ks-section { background: #f8fafc; border-radius: 6px; padding: 8px 10px; margin-top: 6px; max-height: 420px; overflow-y: auto; }
-.ks-here { background: #e0ecff; border-radius: 3px; }
-.ks-proglist { margin: 4px 0 14px 1.2em; padding: 0; }
-.ks-proglist li { margin: 2px 0; overflow-wrap: anywhere; }
-.ks-status table { border-collapse: collapse; font-size: 0.9em; width: 100%; }
-.ks-status td, .ks-status th { border-bottom: 1px solid #e5e7eb; padding: 3px 6px; text-align: left; overflow-wrap: anywhere; }
-.ks-status .ks-changed { color: #b45309; font-weight: 600; }
+#ks-results, #ks-status {
+  --ks-text: #1f2328; --ks-muted: #6b7280; --ks-border: #d9dde3; --ks-card: #ffffff; --ks-card-low: #fafafa;
+  --ks-section: #f8fafc; --ks-here: #e0ecff; --ks-mark: #fde68a; --ks-link: #1d4ed8;
+  --ks-info-bg: #eef4ff; --ks-info-bd: #c7d7fe; --ks-info-fg: #1e3a8a;
+  --ks-warn-bg: #fff7e6; --ks-warn-bd: #fcd9a0; --ks-warn-fg: #7a4b00;
+  --ks-no-bg: #fdecec; --ks-no-bd: #f5b5b5; --ks-no-fg: #8a1c1c;
+  --ks-high-bg: #dcfce7; --ks-high-fg: #166534; --ks-high-bd: #86efac;
+  --ks-med-bg: #fef9c3; --ks-med-fg: #854d0e; --ks-med-bd: #fde047;
+  --ks-low-bg: #f3f4f6; --ks-low-fg: #4b5563; --ks-low-bd: #d1d5db;
+  --ks-btn-bg: #f9fafb; --ks-btn-hover: #e5e7eb;
+}
+.dark #ks-results, .dark #ks-status {
+  --ks-text: #e5e7eb; --ks-muted: #9ca3af; --ks-border: #3f4652; --ks-card: #1f242c; --ks-card-low: #1a1e24;
+  --ks-section: #14181d; --ks-here: #1e3a5f; --ks-mark: #8a6d0a; --ks-link: #93c5fd;
+  --ks-info-bg: #172036; --ks-info-bd: #2c3e6b; --ks-info-fg: #c7d7fe;
+  --ks-warn-bg: #2f2410; --ks-warn-bd: #6b5221; --ks-warn-fg: #fcd9a0;
+  --ks-no-bg: #3a1616; --ks-no-bd: #7f2d2d; --ks-no-fg: #fecaca;
+  --ks-high-bg: #123322; --ks-high-fg: #86efac; --ks-high-bd: #166534;
+  --ks-med-bg: #3a3210; --ks-med-fg: #fde68a; --ks-med-bd: #854d0e;
+  --ks-low-bg: #2a2f37; --ks-low-fg: #d1d5db; --ks-low-bd: #4b5563;
+  --ks-btn-bg: #2a2f37; --ks-btn-hover: #3a404a;
+}
+#ks-results .ks-msg, #ks-status .ks-msg { border-radius: 8px; padding: 10px 14px; margin: 6px 0 12px; line-height: 1.5; }
+#ks-results .ks-msg-info, #ks-status .ks-msg-info { background: var(--ks-info-bg); border: 1px solid var(--ks-info-bd); color: var(--ks-info-fg); }
+#ks-results .ks-msg-warn, #ks-status .ks-msg-warn { background: var(--ks-warn-bg); border: 1px solid var(--ks-warn-bd); color: var(--ks-warn-fg); }
+#ks-results .ks-msg-nomatch { background: var(--ks-no-bg); border: 1px solid var(--ks-no-bd); color: var(--ks-no-fg); font-weight: 600; }
+#ks-results .ks-summary { color: var(--ks-muted); font-size: 0.92em; margin: 4px 0 10px; }
+#ks-results .ks-summary b, #ks-results .ks-proglist li { color: var(--ks-text); }
+#ks-results .ks-card { border: 1px solid var(--ks-border); border-radius: 10px; padding: 12px 14px; margin: 0 0 14px;
+  background: var(--ks-card); color: var(--ks-text); box-shadow: 0 1px 2px rgba(0,0,0,.04); }
+#ks-results .ks-card.ks-low { background: var(--ks-card-low); }
+#ks-results .ks-head { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin-bottom: 8px; }
+#ks-results .ks-rank, #ks-results .ks-title { font-weight: 700; color: var(--ks-text); }
+#ks-results .ks-title { font-size: 1.02em; overflow-wrap: anywhere; }
+#ks-results .ks-badge { border-radius: 999px; padding: 1px 10px; font-size: 0.85em; font-weight: 600; white-space: nowrap; }
+#ks-results .ks-badge.high { background: var(--ks-high-bg); color: var(--ks-high-fg); border: 1px solid var(--ks-high-bd); }
+#ks-results .ks-badge.medium { background: var(--ks-med-bg); color: var(--ks-med-fg); border: 1px solid var(--ks-med-bd); }
+#ks-results .ks-badge.low { background: var(--ks-low-bg); color: var(--ks-low-fg); border: 1px solid var(--ks-low-bd); }
+#ks-results .ks-score, #ks-results .ks-meta { color: var(--ks-muted); font-size: 0.85em; }
+#ks-results .ks-score { white-space: nowrap; }
+#ks-results .ks-meta { margin-top: 4px; overflow-wrap: anywhere; }
+#ks-results .ks-passage, #ks-results .ks-section { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 0.95em;
+  line-height: 1.55; max-width: 100%; overflow-x: auto; margin: 0; font-family: inherit; color: var(--ks-text); }
+#ks-results mark { background: var(--ks-mark); color: inherit; padding: 0 1px; border-radius: 2px; }
+#ks-results .ks-cite { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin-top: 10px;
+  padding-top: 8px; border-top: 1px dashed var(--ks-border); font-size: 0.88em; }
+#ks-results .ks-cite-text { flex: 1 1 320px; overflow-wrap: anywhere; color: var(--ks-text); }
+#ks-results .ks-copy { border: 1px solid var(--ks-low-bd); background: var(--ks-btn-bg); color: var(--ks-text);
+  border-radius: 6px; padding: 3px 10px; cursor: pointer; font-size: 0.9em; white-space: nowrap; }
+#ks-results .ks-copy:hover { background: var(--ks-btn-hover); }
+#ks-results .ks-card details { margin-top: 8px; }
+#ks-results .ks-card summary { cursor: pointer; color: var(--ks-link); font-size: 0.9em; }
+#ks-results .ks-section { background: var(--ks-section); border-radius: 6px; padding: 8px 10px; margin-top: 6px;
+  max-height: 420px; overflow-y: auto; }
+#ks-results .ks-here { background: var(--ks-here); border-radius: 3px; }
+#ks-results .ks-proglist { margin: 4px 0 14px 1.2em; padding: 0; }
+#ks-results .ks-proglist li { margin: 2px 0; overflow-wrap: anywhere; }
+#ks-status table { border-collapse: collapse; font-size: 0.9em; width: 100%; }
+#ks-status td, #ks-status th { border-bottom: 1px solid var(--ks-border); padding: 3px 6px; text-align: left;
+  overflow-wrap: anywhere; color: var(--ks-text); }
+#ks-status .ks-changed td { color: var(--ks-warn-fg); font-weight: 600; }
 @media (max-width: 640px) {
-  .ks-card { padding: 10px; }
-  .ks-passage, .ks-section { font-size: 0.9em; }
+  #ks-results .ks-card { padding: 10px; }
+  #ks-results .ks-passage, #ks-results .ks-section { font-size: 0.9em; }
 }
 """
 
