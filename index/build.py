@@ -51,15 +51,15 @@ def make_encoder(model: str | None):
     return Encoder(model)
 
 
-def embed(encoder, texts: list[str], progress: bool) -> np.ndarray:
-    """Vectors for ``texts`` through the persistent embedding cache (keyed by text and model)."""
+def embed(encoder, texts: list[str], progress: bool) -> tuple[np.ndarray, int]:
+    """Vectors for ``texts`` through the persistent embedding cache (keyed by text and model),
+    and how many had to be computed."""
     if not texts:
-        return np.zeros((0, encoder.dim), dtype=np.float32)
-    try:
-        from index.embedcache import EmbeddingCache, default_cache_dir
-    except ImportError:
-        return encoder.encode_documents(texts, progress=progress)
-    cache = EmbeddingCache(default_cache_dir(), encoder.fingerprint)
+        return np.zeros((0, encoder.dim), dtype=np.float32), 0
+    from index.embedcache import EmbeddingCache
+    from index.encoders import kosearch_home
+
+    cache = EmbeddingCache(kosearch_home() / "embeddings", encoder.fingerprint)
     found = cache.get_many(texts)
     todo = [i for i, v in enumerate(found) if v is None]
     if todo:
@@ -68,8 +68,7 @@ def embed(encoder, texts: list[str], progress: bool) -> np.ndarray:
         cache.save()
         for i, v in zip(todo, fresh):
             found[i] = v
-    embed.last_computed = len(todo)  # type: ignore[attr-defined]
-    return np.vstack(found).astype(np.float32)
+    return np.vstack(found).astype(np.float32), len(todo)
 
 
 def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None = DEFAULT_MODEL,
@@ -158,8 +157,7 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
 
     vectors = None
     if encoder is not None:
-        fresh = embed(encoder, [c.index_text for c in new_chunks], progress)
-        report.embedded = getattr(embed, "last_computed", len(new_chunks))
+        fresh, report.embedded = embed(encoder, [c.index_text for c in new_chunks], progress)
         parts = ([np.vstack(keep_vec)] if keep_vec else []) + ([fresh] if len(fresh) else [])
         vectors = np.vstack(parts).astype(np.float32) if parts else np.zeros((0, encoder.dim), np.float32)
     tokenizer = KoreanTokenizer(tok_config)
@@ -178,7 +176,7 @@ def build_index(chunks: list[Chunk], index_dir: str | Path, model: str | None = 
     for c in chunks:
         manifest.files.setdefault(c.file, FileEntry(hash="", path=c.path, chunks=0))
         manifest.files[c.file].chunks += 1
-    vectors = embed(encoder, [c.index_text for c in chunks], progress) if encoder is not None else None
+    vectors = embed(encoder, [c.index_text for c in chunks], progress)[0] if encoder is not None else None
     tokens = KoreanTokenizer(tok_config).tokenize_many([c.index_text for c in chunks])
     save_index(Path(index_dir), manifest, chunks, tokens, vectors)
 
