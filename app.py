@@ -575,7 +575,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         demo.launch(server_name=args.host, server_port=args.port, auth=auth,
                     auth_message="kosearch 로그인" if auth else None, show_error=False, ssr_mode=False,
-                    footer_links=["api"], quiet=False)
+                    footer_links=["api"], quiet=True, share=False, prevent_thread_lock=True)
+        shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        print(f"kosearch 웹 앱: http://{shown}:{args.port}/ (보고서 {searcher.stats()['files']}개, "
+              f"{'로그인 필요' if auth else '로그인 없음'}) · 끝내려면 Ctrl+C", flush=True)
+        demo.block_thread()
     except OSError as exc:
         print(f"오류: {args.host}:{args.port}에서 시작할 수 없습니다 ({exc}). --port로 다른 포트를 지정하세요.",
               file=sys.stderr)

@@ -197,3 +197,30 @@ def test_narrow_window_has_no_sideways_scroll(browser, url, tmp_path):
         pg.screenshot(path=str(tmp_path / "narrow.png"), full_page=True)
     finally:
         ctx.close()
+
+
+CONTRAST_JS = """(sel) => {
+  const lum = (c) => { const v = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map(x => x / 255)
+      .map(x => x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4));
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const el = document.querySelector(sel);
+  const card = el.closest('.ks-card');
+  const fg = lum(getComputedStyle(el).color), bg = lum(getComputedStyle(card).backgroundColor);
+  return (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_cards_are_readable_in_light_and_dark_mode(browser, url, scheme):
+    ctx = browser.new_context(viewport={"width": 1000, "height": 900}, color_scheme=scheme)
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    try:
+        pg.goto(url + "/")
+        ask(pg, QUESTION)
+        pg.locator("#ks-results .ks-card").first.wait_for()
+        for sel in ("#ks-results .ks-passage", "#ks-results .ks-cite-text", "#ks-results .ks-title"):
+            ratio = pg.evaluate(CONTRAST_JS, sel)
+            assert ratio >= 4.5, (scheme, sel, ratio)
+    finally:
+        ctx.close()
