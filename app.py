@@ -374,11 +374,12 @@ def build_app(searcher):
             return changed_cache["value"]
 
     def ui_search(question, year, department, kind, top_k, view):
+        """Results page, session state for export, and a cleared download (it belonged to the last question)."""
         grouped = view == VIEW_PROGRAMMES
         try:
             q, notices = clean_query(question)
         except QueryError as exc:
-            return message_html(str(exc), "warn"), None
+            return message_html(str(exc), "warn"), None, None
         filters, desc = _filters(year, department, kind)
         try:
             k = max(1, min(UI_MAX_TOP_K, int(top_k or 5)))
@@ -386,22 +387,23 @@ def build_app(searcher):
             k = 5
         try:
             hits = searcher.search(q, top_k=k, group_by="programme" if grouped else None, **filters)
+            page = results_html(q, hits, [context_for(h.chunk) for h in hits], grouped=grouped, notices=notices,
+                                filters=desc)
+            state = {"question": q, "grouped": grouped, "filters": desc, "results": [h.to_dict() for h in hits]}
         except QueryError as exc:
-            return message_html(str(exc), "warn"), None
+            return message_html(str(exc), "warn"), None, None
         except IndexStoreError as exc:
-            return message_html(f"색인 문제: {exc}", "warn"), None
+            return message_html(f"색인 문제: {exc}", "warn"), None, None
         except Exception:
             log.exception("search failed for %r", q[:80])
-            return message_html("검색 중 문제가 발생했습니다. 잠시 뒤 다시 시도하거나 관리자에게 알려 주세요.", "warn"), None
-        page = results_html(q, hits, [context_for(h.chunk) for h in hits], grouped=grouped, notices=notices,
-                            filters=desc)
-        state = {"question": q, "grouped": grouped, "filters": desc, "results": [h.to_dict() for h in hits]}
-        return page, state
+            return (message_html("검색 중 문제가 발생했습니다. 잠시 뒤 다시 시도하거나 관리자에게 알려 주세요.", "warn"),
+                    None, None)
+        return page, state, None
 
     def maybe_search(question, year, department, kind, top_k, view):
         """Filters and the view re-run the search, but only once there is a question."""
         if not (question or "").strip():
-            return gr.skip(), gr.skip()
+            return gr.skip(), gr.skip(), gr.skip()
         return ui_search(question, year, department, kind, top_k, view)
 
     def _export_path(suffix: str) -> Path:
@@ -492,9 +494,10 @@ def build_app(searcher):
 
         inputs = [question, year, department, kind, top_k, view]
         common = dict(concurrency_limit=CONCURRENCY, concurrency_id="search", api_visibility="private")
-        gr.on([question.submit], ui_search, inputs, [results, last], **common)
-        gr.on([view.change, year.change, department.change, kind.change], maybe_search, inputs, [results, last],
-              trigger_mode="always_last", **common)
+        outputs = [results, last, export_file]
+        gr.on([question.submit], ui_search, inputs, outputs, **common)
+        gr.on([view.change, year.change, department.change, kind.change, top_k.release], maybe_search, inputs,
+              outputs, trigger_mode="always_last", **common)
         csv_btn.click(export_csv, last, export_file, api_visibility="private")
         md_btn.click(export_md, last, export_file, api_visibility="private")
         refresh.click(refresh_status, None, status, api_visibility="private")
