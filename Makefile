@@ -30,9 +30,9 @@ run: index
 test: $(STAMP)
 	$(PY) -m pytest
 
-eval: $(STAMP)
+eval: index
 	$(KOSEARCH) eval $(BENCHMARK) --mode all
-	$(KOSEARCH) eval $(BENCHMARK) --qa tests/data/corpus_qa.jsonl --index-dir $(INDEX_DIR) --mode all
+	$(KOSEARCH) eval --qa tests/data/corpus_qa.jsonl --index-dir $(INDEX_DIR) --mode all
 
 bench: $(STAMP)
 	$(PY) -m bench

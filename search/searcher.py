@@ -166,10 +166,10 @@ class Searcher:
         weight = mask.astype(np.float32) if mask is not None else None
         return np.asarray(self._bm25.get_scores(terms, weight_mask=weight), dtype=np.float32)
 
-    def _dense_search(self, query: str, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _dense_search(self, qvec: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         import faiss
 
-        q = self.encoder.encode_queries([query]).astype(np.float32)
+        q = qvec.reshape(1, -1).astype(np.float32)
         k = min(k, len(self.chunks) if mask is None else int(mask.sum()))
         if k <= 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
@@ -210,7 +210,7 @@ class Searcher:
             final, dense = bm[cand], np.zeros(len(cand), dtype=np.float32)
         else:
             qvec = self.encoder.encode_queries([query])[0].astype(np.float32)
-            ids, _ = self._dense_search(query, n_cand, mask) if self._faiss is not None else (np.zeros(0, int), None)
+            ids, _ = self._dense_search(qvec, n_cand, mask)
             if mode == "dense":
                 cand = ids
             else:
