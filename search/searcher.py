@@ -19,6 +19,7 @@ MODES = ("hybrid", "bm25", "dense")
 KINDS = {"plan": "plan", "계획": "plan", "results": "results", "실적": "results", "new": "new", "신규": "new",
          "general": "general", "일반현황": "general"}
 MAX_QUERY_CHARS = 300
+BUNDLED_MODEL = "bundled:multilingual-e5-small"
 CANDIDATES = 100
 
 
@@ -240,7 +241,7 @@ class Searcher:
         for h, i in zip(hits, hit_ids):
             h.highlights = self.highlight(h.chunk.text, qterms)
             h.coverage = len(qterms & self._terms[i]) / len(qterms) if qterms else 0.0
-            h.confidence = confidence(h, mode)
+            h.confidence = confidence(h, mode, calibrated_dense=self._model == BUNDLED_MODEL)
         return hits
 
     def highlight(self, text: str, qterms: set[str]) -> list[tuple[int, int]]:
@@ -305,16 +306,20 @@ def _top(scores: np.ndarray, k: int, mask: np.ndarray | None) -> np.ndarray:
     return idx[np.argsort(-scores[idx], kind="stable")].astype(np.int64)
 
 
-# Calibrated on the corpus question set (answerable vs unanswerable); see search/evaluate.py.
+# Calibrated on the tune half of tests/data/corpus_qa.jsonl (answerable vs unanswerable top hits).
 HIGH_COVERAGE = 0.75
 LOW_COVERAGE = 0.4
 HIGH_DENSE = 0.86
 LOW_DENSE = 0.80
 
 
-def confidence(hit: Hit, mode: str) -> str:
-    """high | medium | low from term coverage of the question and dense similarity."""
-    if mode == "bm25":
+def confidence(hit: Hit, mode: str, calibrated_dense: bool = True) -> str:
+    """high | medium | low from term coverage of the question and dense similarity.
+
+    The dense thresholds are cosines of the bundled multilingual-e5-small; for another model
+    only term coverage is used.
+    """
+    if mode == "bm25" or not calibrated_dense:
         if hit.coverage >= HIGH_COVERAGE and hit.bm25 > 0:
             return "high"
         return "medium" if hit.coverage >= LOW_COVERAGE else "low"
