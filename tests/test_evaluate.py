@@ -33,7 +33,7 @@ from search.evaluate import (
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
 QA = ROOT / "tests" / "data" / "corpus_qa.jsonl"
-AUTORAG = Path("/work/shared/benchmarks/autorag-ko")
+AUTORAG = Path(__file__).resolve().parent.parent.parent / "shared" / "benchmarks" / "autorag-ko"
 
 
 # ----------------------------------------------------------------- metrics on hand-made rankings
