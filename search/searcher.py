@@ -274,18 +274,24 @@ class Searcher:
         return "\n".join(c.text for c in parts) if parts else chunk.text
 
     def changed_files(self) -> list[tuple[str, str]]:
-        """(file, "변경"|"삭제") for indexed files whose content differs on disk now."""
-        from index.documents import file_hash
+        """(file, "변경"|"삭제"|"추가") for files that differ on disk from what was indexed."""
+        from index.documents import collect_files, file_hash
 
         out = []
+        indexed: set[Path] = set()
+        folders: set[Path] = set()
         for name, entry in self.manifest.files.items():
             p = Path(entry.path)
             if not entry.hash:
                 continue
+            indexed.add(p.resolve())
+            folders.add(p.parent)
             if not p.is_file():
                 out.append((name, "삭제"))
             elif file_hash(p) != entry.hash:
                 out.append((name, "변경"))
+        on_disk, _ = collect_files(sorted(f for f in folders if f.is_dir()))
+        out.extend((f.name, "추가") for f in on_disk if f.resolve() not in indexed)
         return out
 
     def stats(self) -> dict:

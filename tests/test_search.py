@@ -207,6 +207,9 @@ def test_incremental_reindex(tmp_path, corpus_dir):
     f.write_text(f.read_text(encoding="utf-8").replace("여의도성모병원", "여의도새병원"), encoding="utf-8")
     (corpus / "004_0c03f9222fb96e53.txt").unlink()
     shutil.copy(corpus_dir / "000_bb8b9f25a68228af.txt", corpus / "005_copy.txt")
+    s = Searcher.open(idx)
+    assert sorted(s.changed_files()) == [("002_cbb343025f08b939.txt", "변경"), ("004_0c03f9222fb96e53.txt", "삭제"),
+                                         ("005_copy.txt", "추가")]
     rep = build([corpus], idx, model="none")
     assert rep.changed == ["002_cbb343025f08b939.txt"]
     assert rep.removed == ["004_0c03f9222fb96e53.txt"]
