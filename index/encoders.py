@@ -175,6 +175,9 @@ class Encoder:
         try:
             import torch
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # no "Loading weights" bar on every start
             kw = {}
             if str(self.device).startswith("cpu"):
                 kw["model_kwargs"] = {"dtype": torch.float32}
