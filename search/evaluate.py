@@ -261,7 +261,7 @@ def load_corpus_qa(path: str | Path) -> list[dict]:
 
 def split_of(qid: str) -> str:
     """Tuning split: even qid numbers are 'tune', odd ones the held-out 'test'."""
-    m = re.search(r"(\d+)\s*$", qid)
+    m = re.search(r"(\d+)\s*$", qid) or re.search(r"(\d+)", qid)  # "q07" and autorag's "7_finance"
     if not m:
         return "test"
     return "tune" if int(m.group(1)) % 2 == 0 else "test"
@@ -351,12 +351,14 @@ def evaluate_benchmark(passages: Sequence[tuple[str, str]],
         per_query: dict[str, dict] = {q[0]: {"qid": q[0], "domain": query_domain(q[0], q[2])} for q in queries}
         for mode in modes:
             rows = []
+            by_split: dict[str, list] = defaultdict(list)
             ts = time.perf_counter()
             for qid, query, gold in queries:
                 hits = searcher.search(query, top_k=BENCH_TOP_K, mode=mode)
                 ranked = [h.chunk.id for h in hits]
                 m = _bench_metrics(ranked, gold)
                 rows.append(m)
+                by_split[split_of(qid)].append(m)
                 per_domain_rows[per_query[qid]["domain"]][mode].append(m)
                 gold_ids = {d for g in gold for d in g}
                 per_query[qid][mode] = next((r for r, d in enumerate(ranked, 1) if d in gold_ids), None)
@@ -364,6 +366,8 @@ def evaluate_benchmark(passages: Sequence[tuple[str, str]],
             res = _average(rows)
             res["qps"] = round(len(queries) / elapsed, 2) if elapsed > 0 else None
             res["seconds"] = round(elapsed, 2)
+            res["splits"] = {sp: {**_average(by_split[sp]), "queries": len(by_split[sp])} for sp in ("tune", "test")
+                             if by_split[sp]}
             modes_out[mode] = res
         close = getattr(searcher, "close", None)
         if callable(close):
@@ -534,6 +538,12 @@ def format_benchmark(report: dict, published: list[tuple[str, dict[str, float]]]
         out.append(f"{'  ' + pname:<{width}}  " + "  ".join(f"{_f(vals.get(c)):>7}" for c in cols))
     out.append("")
     modes = list(report["modes"])
+    out.append("halves (tune = even qids, used to choose the defaults; test = odd qids, held out):")
+    for mode, res in report["modes"].items():
+        for sp, vals in res.get("splits", {}).items():
+            out.append(f"{'  ' + mode + ' ' + sp + ' (' + str(vals['queries']) + ')':<{width}}  "
+                       + "  ".join(f"{_f(vals.get(c)):>7}" for c in cols))
+    out.append("")
     out.append("per domain (R@5 / MRR@10):")
     out.append(f"{'domain':<10} {'n':>4}  " + "  ".join(f"{m:>15}" for m in modes))
     for dom, d in report["per_domain"].items():

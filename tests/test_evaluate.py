@@ -105,6 +105,7 @@ def test_domain_and_split():
     assert domain_of("public_report_1") == "public"
     assert split_of("q02") == "tune"
     assert split_of("q13") == "test"
+    assert split_of("14_finance") == "tune" and split_of("15_law") == "test"
 
 
 def test_published_table_parses():
