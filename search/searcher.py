@@ -19,6 +19,8 @@ MODES = ("hybrid", "bm25", "dense")
 KINDS = {"plan": "plan", "계획": "plan", "results": "results", "실적": "results", "new": "new", "신규": "new",
          "general": "general", "일반현황": "general"}
 MAX_QUERY_CHARS = 300
+YEAR_BOOST = 0.1  # tune half of corpus_qa: 0.1 lifted hybrid hit@5 0.962 -> 1.000; 0.05 did not
+_YEAR = re.compile(r"(?<!\d)(20\d{2})(?!\d)")
 BUNDLED_MODEL = "bundled:multilingual-e5-small"
 CANDIDATES = 100
 
@@ -220,6 +222,8 @@ class Searcher:
                 cand = np.unique(np.concatenate([ids, lex])).astype(np.int64)
             dense = self.dense_scores_for(qvec, cand)
             final = dense if mode == "dense" else fuse(bm[cand], dense, fusion, dense_weight)
+        if year in (None, "") and len(cand):
+            final = final * self._year_boost(query, cand)
         order = np.argsort(-final, kind="stable")
         hits: list[Hit] = []
         hit_ids: list[int] = []
@@ -243,6 +247,19 @@ class Searcher:
             h.coverage = len(qterms & self._terms[i]) / len(qterms) if qterms else 0.0
             h.confidence = confidence(h, mode, calibrated_dense=self._model == BUNDLED_MODEL)
         return hits
+
+    def _year_boost(self, query: str, cand: np.ndarray) -> np.ndarray:
+        """A question naming a year ("2022년 …") prefers passages of that year, as a soft boost
+        rather than a filter: a 2018 report also holds the 2019 plan."""
+        years = set(_YEAR.findall(query))
+        boost = np.ones(len(cand), dtype=np.float32)
+        if not years:
+            return boost
+        for j, i in enumerate(cand):
+            c = self.chunks[int(i)]
+            if str(c.year) in years or any(y in c.index_text for y in years):
+                boost[j] += YEAR_BOOST
+        return boost
 
     def highlight(self, text: str, qterms: set[str]) -> list[tuple[int, int]]:
         """Character spans in ``text`` where the question's terms occur, overlapping spans merged.
