@@ -120,13 +120,14 @@ def bench_100k(tmp: Path, idx: Path, n: int) -> None:
     vocab = sorted({t for ts in terms for t in ts})
     chunks, toks = [], []
     for k, i in enumerate(pick):
-        extra = list(rng.choice(vocab, 5))
+        extra = [str(t) for t in rng.choice(vocab, 5)]
         chunks.append(replace(base[i], id=f"syn{k}", file=f"syn{k // 50}.txt"))
         toks.append(terms[i] + extra)
     v = vecs[pick] + rng.normal(0, 0.02, (n, vecs.shape[1])).astype(np.float32)
     v /= np.linalg.norm(v, axis=1, keepdims=True)
     manifest = Manifest(model=src.model, tokenizer=src.tokenizer,
                         files={f"syn{j}.txt": FileEntry(hash="", path="", chunks=50) for j in range(n // 50 + 1)})
+    bench_flat_vs_hnsw(v.astype(np.float32))
     big = tmp / "big"
     t = time.perf_counter()
     save_index(big, manifest, chunks, toks, v.astype(np.float32))
@@ -138,6 +139,40 @@ def bench_100k(tmp: Path, idx: Path, n: int) -> None:
         print(f"query latency {n} chunks {mode:6s}: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
     p50, p95 = percentiles(time_queries(s, QUESTIONS, 1, top_k=5, year=2022))
     print(f"query latency {n} chunks hybrid + year filter: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+
+
+def bench_flat_vs_hnsw(v: np.ndarray, nq: int = 50) -> None:
+    """Exact vs HNSW search on the same vectors: latency and HNSW recall@10 against exact."""
+    import faiss
+
+    from index.store import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M
+
+    rng = np.random.default_rng(1)
+    q = v[rng.integers(0, len(v), nq)] + rng.normal(0, 0.05, (nq, v.shape[1])).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    for n in (10_000, 50_000, len(v)):
+        flat = faiss.IndexFlatIP(v.shape[1])
+        flat.add(v[:n])
+        t = time.perf_counter()
+        hnsw = faiss.IndexHNSWFlat(v.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        hnsw.add(v[:n])
+        build_s = time.perf_counter() - t
+        hnsw.hnsw.efSearch = HNSW_EF_SEARCH
+        lat = {}
+        for name, idx in (("flat", flat), ("hnsw", hnsw)):
+            ms = []
+            for row in q:
+                t = time.perf_counter()
+                _, ids = idx.search(row[None, :], 10)
+                ms.append((time.perf_counter() - t) * 1000)
+            lat[name] = percentiles(ms)
+        _, exact = flat.search(q, 10)
+        _, approx = hnsw.search(q, 10)
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx)])
+        print(f"vectors {n}: exact p50 {lat['flat'][0]:.2f} ms p95 {lat['flat'][1]:.2f} ms | "
+              f"HNSW(M={HNSW_M}, efC={HNSW_EF_CONSTRUCTION}, efS={HNSW_EF_SEARCH}) p50 {lat['hnsw'][0]:.2f} ms "
+              f"p95 {lat['hnsw'][1]:.2f} ms, recall@10 {recall:.3f}, build {build_s:.1f} s")
 
 
 def main() -> None:
