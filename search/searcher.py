@@ -222,7 +222,7 @@ class Searcher:
                 cand = np.unique(np.concatenate([ids, lex])).astype(np.int64)
             dense = self.dense_scores_for(qvec, cand)
             final = dense if mode == "dense" else fuse(bm[cand], dense, fusion, dense_weight)
-        if year in (None, "") and len(cand):
+        if year in (None, "") and mode != "dense" and len(cand):
             final = final * self._year_boost(query, cand)
         order = np.argsort(-final, kind="stable")
         hits: list[Hit] = []
