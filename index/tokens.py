@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 # Content morphemes kept as terms. Particles (J*), endings (E*), punctuation and
@@ -114,7 +113,7 @@ class KoreanTokenizer:
                 form = form.replace(",", "").replace(" ", "")
             elif tag == "SL":
                 form = form.lower()
-            if len(form) == 1 and tag in ("MAG", "VV", "VA") :
+            if len(form) == 1 and tag in ("MAG", "VV", "VA"):
                 # single-syllable verbs/adverbs (하, 되, 및) carry no meaning for search
                 continue
             out.append(Term(form, t.start, t.start + t.len))
@@ -132,7 +131,3 @@ class KoreanTokenizer:
         """Batch form; kiwi processes the list in one call."""
         results = self.kiwi.tokenize(texts)
         return [[t.text for t in self._terms(text, toks)] for text, toks in zip(texts, results)]
-
-
-def config_fingerprint(config: TokenizerConfig) -> str:
-    return hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:16]

@@ -227,17 +227,6 @@ def test_passages_to_chunks_one_per_passage():
 
 # ----------------------------------------------------------------- end to end (needs build + search)
 
-def _have_engine() -> bool:
-    try:
-        import index.build  # noqa: F401
-        import index.encoders  # noqa: F401
-        import search.searcher  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _have_engine(), reason="index.build / index.encoders / search.searcher not present yet")
 def test_eval_tiny_benchmark(tmp_path, capsys):
     d = tmp_path / "tiny"
     _write_bench(d, TINY_PASSAGES, TINY_QUERIES)
@@ -257,7 +246,6 @@ def test_eval_tiny_benchmark(tmp_path, capsys):
     assert saved["modes"]["bm25"]["recall@10"] == 1.0
 
 
-@pytest.mark.skipif(not _have_engine(), reason="index.build / index.encoders / search.searcher not present yet")
 def test_eval_tiny_benchmark_all_modes_text(tmp_path, capsys):
     d = tmp_path / "tiny"
     _write_bench(d, TINY_PASSAGES, TINY_QUERIES)
