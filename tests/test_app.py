@@ -5,7 +5,6 @@ import csv
 import io
 import json
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
 import app  # noqa: E402
+from conftest import free_port  # noqa: E402
 from search import export  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,37 +23,19 @@ QUESTION = "외국인 환자를 대상으로 하는 사업은?"
 CITED_LINES = re.compile(r"000_bb8b9f25a68228af\.txt:\d+-\d+$")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture(scope="session")
+def app_index(bm25_dir):
+    return bm25_dir  # BM25 only: fast; the app does not depend on the mode
 
 
 @pytest.fixture(scope="session")
-def app_index(tmp_path_factory, corpus_dir):
-    from index.build import build
-
-    d = tmp_path_factory.mktemp("appidx") / "index"
-    build([corpus_dir], d, model="none")  # BM25 only: fast; the app does not depend on it
-    return d
+def searcher(bm25_searcher):
+    return bm25_searcher
 
 
 @pytest.fixture(scope="session")
-def searcher(app_index):
-    from search.searcher import Searcher
-
-    s = Searcher.open(app_index)
-    s.warmup()
-    return s
-
-
-@pytest.fixture(scope="session")
-def server(searcher):
-    demo = app.build_app(searcher)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+def server(app_server):
+    return app_server
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ Skipped only when Chromium is not installed; `.ci/run` installs it when missing.
 from __future__ import annotations
 
 import shutil
-import socket
 
 import pytest
 
@@ -22,31 +21,14 @@ NO_MATCH_QUESTION = "구립 도서관 운영 시간"   # nothing about libraries
 TIMEOUT_MS = 30_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture(scope="module")
+def searcher(bm25_searcher):
+    return bm25_searcher
 
 
 @pytest.fixture(scope="module")
-def searcher(tmp_path_factory, corpus_dir):
-    from index.build import build
-    from search.searcher import Searcher
-
-    d = tmp_path_factory.mktemp("browseridx") / "index"
-    build([corpus_dir], d, model="none")
-    s = Searcher.open(d)
-    s.warmup()
-    return s
-
-
-@pytest.fixture(scope="module")
-def url(searcher):
-    demo = app.build_app(searcher)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False)
-    yield f"http://127.0.0.1:{port}"
-    demo.close()
+def url(app_server):
+    return app_server.rstrip("/")
 
 
 @pytest.fixture(scope="module")

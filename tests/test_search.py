@@ -24,13 +24,6 @@ def hybrid_dir(tmp_path_factory, corpus_dir):
 
 
 @pytest.fixture(scope="session")
-def bm25_dir(tmp_path_factory, corpus_dir):
-    d = tmp_path_factory.mktemp("bm25") / "index"
-    build([corpus_dir], d, model="none")
-    return d
-
-
-@pytest.fixture(scope="session")
 def hybrid(hybrid_dir):
     return Searcher.open(hybrid_dir)
 
