@@ -153,7 +153,9 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
     if old is not None and not (report.added or report.changed or report.removed):
         return report  # nothing to do: the index on disk is current
     if not manifest.files:
-        raise IndexStoreError("nothing to index: no readable report files in " + ", ".join(map(str, paths)))
+        why = "; ".join(f"{Path(x.file).name}: {x.reason}" for x in report.skipped[:5])
+        raise IndexStoreError("nothing to index: no readable report files in " + ", ".join(map(str, paths))
+                              + (f" ({why})" if why else ""))
 
     vectors = None
     if encoder is not None:

@@ -45,6 +45,7 @@ def _index_error(exc: Exception) -> UserError:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from index.build import build
+    from index.encoders import EncoderError
     from index.store import IndexStoreError
 
     paths = args.paths or ["corpus"]
@@ -52,7 +53,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     try:
         report = build(paths, args.index_dir, model=args.model, userdict=args.userdict, progress=progress,
                        log=lambda m: print(m, file=sys.stderr))
-    except IndexStoreError as exc:
+    except (IndexStoreError, EncoderError) as exc:
         raise _index_error(exc) from None
     _print_skipped(report.skipped)
     for label, names in (("추가", report.added), ("변경", report.changed), ("삭제", report.removed)):
@@ -105,9 +106,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     except QueryError as exc:
         raise UserError(str(exc)) from None
     searcher = open_searcher(args)
+    from index.encoders import EncoderError
+
     try:
         hits = searcher.search(question, top_k=args.top_k, mode=args.mode, **_filters(args))
-    except (QueryError, IndexStoreError) as exc:
+    except (QueryError, IndexStoreError, EncoderError) as exc:
         raise UserError(str(exc)) from None
     for n in notices:
         print(f"알림: {n}", file=sys.stderr)
