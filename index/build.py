@@ -20,7 +20,7 @@ from index.tokens import KoreanTokenizer, TokenizerConfig, config_with_userdict
 DEFAULT_MODEL = "bundled:multilingual-e5-small"
 NO_MODEL = {"none", "bm25", ""}
 # Bump when parsing or chunking changes what an unchanged file yields: forces a full re-index.
-PIPELINE_VERSION = 4
+PIPELINE_VERSION = 5
 REQUIRED_FILES = ("manifest.json", "chunks.jsonl", "terms.json", "bm25")
 
 

@@ -72,10 +72,10 @@ def test_citation_format(lexical):
     assert "□ 사업개요" in d["section"]["heading"] and d["section"]["programme"] == "스마트메디컬특구 활성화"
 
 
-def test_single_subsection_citation(lexical):
+def test_joined_subsections_citation(lexical):
     hit = lexical.search("주한미군 광고 주요 추진실적 Stars and Stripes", top_k=1, year=2023)[0]
-    assert hit.citation.startswith("2023년 주요업무 보고(표지 없음) · 비전협력과 · ")
-    assert "□ 사업개요" in hit.citation and hit.citation.endswith(f"{hit.chunk.start_line}-{hit.chunk.end_line}")
+    assert hit.citation == ("2023년 주요업무 보고(표지 없음) · 비전협력과 · Ⅲ-① 주한 미군 대상 홍보 광고 운영 · "
+                            "(사업 목적) ~ □ 예산현황 · 001_d2cafe401e804f46.txt:427-479")
 
 
 def test_highlights_mark_question_terms(lexical):
