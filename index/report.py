@@ -17,7 +17,6 @@ from index.textnorm import compact, is_noise_line
 
 ROMAN = "ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩ"
 _ASCII_ROMAN = {"I": "Ⅰ", "II": "Ⅱ", "III": "Ⅲ", "IV": "Ⅳ", "V": "Ⅴ", "VI": "Ⅵ", "VII": "Ⅶ"}
-CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 
 _CHAPTER = re.compile(r"^\s*(?P<num>[Ⅰ-Ⅹ]|I{1,3}|IV|VI{0,2}|V)\s*\.\s*(?P<title>\S.*?)\s*$")
 _LEADER = re.compile(r"(?:[.·…]\s*){3,}|·{3,}|\*\*\d+\*\*\s*$")

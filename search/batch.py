@@ -96,10 +96,13 @@ def run_batch(searcher: Searcher, path: str | Path, *, top_k: int = 5, fmt: str 
             else:
                 fh.write(json.dumps({"id": rid, "question": question, "results": results}, ensure_ascii=False) + "\n")
             done += 1
-    finally:
+    except BaseException:
         if tmp:
             fh.close()
+            tmp.unlink(missing_ok=True)  # no half-written output left behind
+        raise
     if tmp:
+        fh.close()
         tmp.replace(target)
     print(f"일괄 검색 완료: {done}개 질문, 건너뜀 {failed}개" + (f" → {target}" if target else ""), file=sys.stderr)
     return 0 if done or not failed else 1
