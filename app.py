@@ -263,7 +263,7 @@ def _fmt_created(created: str | None) -> str:
 
 def status_html(searcher, changed: list[tuple[str, str]]) -> str:
     st = searcher.stats()
-    mode = "하이브리드 (BM25 + 벡터)" if searcher.has_vectors else "BM25 전용 (벡터 없음)"
+    mode = "하이브리드 (BM25 + 구문 + 벡터)" if searcher.has_vectors else "BM25 + 구문 (벡터 없음)"
     rows = [("보고서", f"{st['files']}개"), ("청크(구절)", f"{st['chunks']}개"), ("모델", st["model"]),
             ("검색 방식", mode), ("색인 일시", _fmt_created(st.get("created"))), ("색인 위치", st["index_dir"])]
     out = ['<div class="ks-status">']

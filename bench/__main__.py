@@ -109,6 +109,7 @@ def bench_100k(tmp: Path, idx: Path, n: int) -> None:
     from dataclasses import replace
 
     from index.store import FileEntry, Manifest, read_chunks, read_terms, save_index
+    from index.tokens import PAIR_SEP
     from search import Searcher
 
     base = read_chunks(idx / "chunks.jsonl")
@@ -130,7 +131,8 @@ def bench_100k(tmp: Path, idx: Path, n: int) -> None:
     bench_flat_vs_hnsw(v.astype(np.float32))
     big = tmp / "big"
     t = time.perf_counter()
-    save_index(big, manifest, chunks, toks, v.astype(np.float32))
+    pairs = [[a + PAIR_SEP + b for a, b in zip(ts, ts[1:])] for ts in toks]
+    save_index(big, manifest, chunks, toks, pairs, v.astype(np.float32))
     build_s = time.perf_counter() - t
     s = Searcher.open(big)
     print(f"synthetic {n} chunks: BM25+{s.manifest.vector_index.get('type')} index written in {build_s:.1f} s")

@@ -15,13 +15,13 @@ from index.documents import collect_files, file_hash, load_document
 from index.model import Chunk, Skipped
 from index.readers import ReadError
 from index.store import FileEntry, IndexStoreError, Manifest, read_chunks, read_manifest, save_index
-from index.tokens import KoreanTokenizer, TokenizerConfig, config_with_userdict
+from index.tokens import KoreanTokenizer, TokenizerConfig, config_with_userdict, term_pairs
 
 DEFAULT_MODEL = "bundled:multilingual-e5-small"
 NO_MODEL = {"none", "bm25", ""}
 # Bump when parsing or chunking changes what an unchanged file yields: forces a full re-index.
 PIPELINE_VERSION = 5
-REQUIRED_FILES = ("manifest.json", "chunks.jsonl", "terms.json", "bm25")
+REQUIRED_FILES = ("manifest.json", "chunks.jsonl", "terms.json", "bm25", "phrases")
 
 
 @dataclass
@@ -162,9 +162,8 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
         fresh, report.embedded = embed(encoder, [c.index_text for c in new_chunks], progress)
         parts = ([np.vstack(keep_vec)] if keep_vec else []) + ([fresh] if len(fresh) else [])
         vectors = np.vstack(parts).astype(np.float32) if parts else np.zeros((0, encoder.dim), np.float32)
-    tokenizer = KoreanTokenizer(tok_config)
-    tokens = tokenizer.tokenize_many([c.index_text for c in chunks])
-    save_index(index_dir, manifest, chunks, tokens, vectors, fail_after=fail_after)
+    tokens, pairs = analyse(KoreanTokenizer(tok_config), chunks)
+    save_index(index_dir, manifest, chunks, tokens, pairs, vectors, fail_after=fail_after)
     report.written = True
     return report
 
@@ -179,8 +178,14 @@ def build_index(chunks: list[Chunk], index_dir: str | Path, model: str | None = 
         manifest.files.setdefault(c.file, FileEntry(hash="", path=c.path, chunks=0))
         manifest.files[c.file].chunks += 1
     vectors = embed(encoder, [c.index_text for c in chunks], progress)[0] if encoder is not None else None
-    tokens = KoreanTokenizer(tok_config).tokenize_many([c.index_text for c in chunks])
-    save_index(Path(index_dir), manifest, chunks, tokens, vectors)
+    tokens, pairs = analyse(KoreanTokenizer(tok_config), chunks)
+    save_index(Path(index_dir), manifest, chunks, tokens, pairs, vectors)
+
+
+def analyse(tokenizer: KoreanTokenizer, chunks: list[Chunk]) -> tuple[list[list[str]], list[list[str]]]:
+    """Each chunk's kiwi terms and adjacent-term pairs, from one kiwi pass."""
+    terms = tokenizer.terms_many([c.index_text for c in chunks])
+    return [[t.text for t in ts] for ts in terms], [term_pairs(ts) for ts in terms]
 
 
 def _model_info(encoder) -> dict:

@@ -62,6 +62,17 @@ class Term:
     text: str
     start: int
     end: int
+    compound: bool = False  # a joined noun run, emitted after its parts
+
+
+PAIR_SEP = " "
+
+
+def term_pairs(terms: list[Term]) -> list[str]:
+    """Adjacent-term pairs ("제19조 제2항", "예비 인가"): BM25 over these rewards passages that
+    hold the question's words in the same order, a phrase signal plain BM25 lacks."""
+    base = [t.text for t in terms if not t.compound]
+    return [a + PAIR_SEP + b for a, b in zip(base, base[1:])]
 
 
 class KoreanTokenizer:
@@ -95,7 +106,7 @@ class KoreanTokenizer:
             if self.config.compounds and len(run) > 1:
                 a, b = run[0], run[-1]
                 joined = "".join(t.form for t in run)
-                out.append(Term(joined.lower(), a.start, b.start + b.len))
+                out.append(Term(joined.lower(), a.start, b.start + b.len, compound=True))
             run.clear()
 
         for t in tokens:
@@ -127,7 +138,10 @@ class KoreanTokenizer:
     def tokenize(self, text: str) -> list[str]:
         return [t.text for t in self.terms(text)]
 
-    def tokenize_many(self, texts: list[str]) -> list[list[str]]:
-        """Batch form; kiwi processes the list in one call."""
+    def terms_many(self, texts: list[str]) -> list[list[Term]]:
+        """Batch form of :meth:`terms`; kiwi processes the list in one call."""
         results = self.kiwi.tokenize(texts)
-        return [[t.text for t in self._terms(text, toks)] for text, toks in zip(texts, results)]
+        return [self._terms(text, toks) for text, toks in zip(texts, results)]
+
+    def tokenize_many(self, texts: list[str]) -> list[list[str]]:
+        return [[t.text for t in terms] for terms in self.terms_many(texts)]

@@ -341,11 +341,10 @@ def evaluate_benchmark(passages: Sequence[tuple[str, str]],
         stats = getattr(searcher, "stats", None)
         built_model = (stats().get("model") if callable(stats) else None) or model or DEFAULT_MODEL
         if not getattr(searcher, "has_vectors", True):
-            dropped = [m for m in modes if m != "bm25"]
-            if dropped:
-                print(f"kosearch eval: note: index has no vectors (model none); skipping {', '.join(dropped)}",
-                      file=sys.stderr)
-            modes = [m for m in modes if m == "bm25"]
+            if "dense" in modes:
+                print("kosearch eval: note: index has no vectors (model none); skipping dense"
+                      + ("; hybrid is BM25 + phrase only" if "hybrid" in modes else ""), file=sys.stderr)
+            modes = [m for m in modes if m != "dense"]
         modes_out: dict[str, dict] = {}
         per_domain_rows: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
         per_query: dict[str, dict] = {q[0]: {"qid": q[0], "domain": query_domain(q[0], q[2])} for q in queries}

@@ -1,4 +1,4 @@
-"""``Searcher``: kiwi BM25 + FAISS vectors + fusion + filters over a saved index."""
+"""``Searcher``: kiwi BM25 + phrase BM25 + FAISS vectors + fusion + filters over a saved index."""
 from __future__ import annotations
 
 import re
@@ -11,11 +11,12 @@ import numpy as np
 
 from index.model import Chunk
 from index.store import IndexStoreError, Manifest, load_vectors, read_chunks, read_manifest, read_terms
-from index.tokens import KoreanTokenizer, TokenizerConfig
+from index.tokens import KoreanTokenizer, TokenizerConfig, term_pairs
 from search.citations import citation, source_fields
-from search.fusion import DEFAULT_DENSE_WEIGHT, DEFAULT_METHOD, fuse
+from search.fusion import DEFAULT_DENSE_WEIGHT, DEFAULT_METHOD, DEFAULT_PHRASE_WEIGHT, fuse
 
 MODES = ("hybrid", "bm25", "dense")
+FUSIONS = ("blend", "rrf")
 KINDS = {"plan": "plan", "계획": "plan", "results": "results", "실적": "results", "new": "new", "신규": "new",
          "general": "general", "일반현황": "general"}
 MAX_QUERY_CHARS = 300
@@ -71,12 +72,13 @@ class Searcher:
     """Open once, search many times. The encoder loads lazily on the first dense query."""
 
     def __init__(self, index_dir: Path, manifest: Manifest, chunks: list[Chunk], terms: list[list[str]], bm25,
-                 vectors, faiss_index, model: str | None = None):
+                 phrases, vectors, faiss_index, model: str | None = None):
         self.index_dir = Path(index_dir)
         self.manifest = manifest
         self.chunks = chunks
         self._terms = [frozenset(t) for t in terms]
         self._bm25 = bm25
+        self._phrases = phrases
         self._vectors = vectors
         self._faiss = faiss_index
         self._model = model
@@ -104,13 +106,14 @@ class Searcher:
             chunks = read_chunks(index_dir / "chunks.jsonl")
             terms = read_terms(index_dir)
             bm25 = bm25s.BM25.load(str(index_dir / "bm25"), show_progress=False, verbosity=0)
+            phrases = bm25s.BM25.load(str(index_dir / "phrases"), show_progress=False, verbosity=0)
             vectors, faiss_index = load_vectors(index_dir)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
             raise IndexStoreError(f"index at {index_dir} is incomplete or damaged ({type(exc).__name__}); "
                                   "rebuild it with `kosearch index`") from None
         if vectors is not None and len(vectors) != len(chunks):
             raise IndexStoreError(f"index at {index_dir} is inconsistent; run `kosearch index` to rebuild")
-        return cls(index_dir, manifest, chunks, terms, bm25, vectors, faiss_index, model or built)
+        return cls(index_dir, manifest, chunks, terms, bm25, phrases, vectors, faiss_index, model or built)
 
     @property
     def has_vectors(self) -> bool:
@@ -163,11 +166,12 @@ class Searcher:
         return mask
 
     # ---- retrieval -----------------------------------------------------------------------
-    def _bm25_scores(self, terms: list[str], mask: np.ndarray | None) -> np.ndarray:
+    def _bm25_scores(self, terms: list[str], mask: np.ndarray | None, retriever=None) -> np.ndarray:
         if not terms:
             return np.zeros(len(self.chunks), dtype=np.float32)
         weight = mask.astype(np.float32) if mask is not None else None
-        return np.asarray(self._bm25.get_scores(terms, weight_mask=weight), dtype=np.float32)
+        retriever = retriever or self._bm25
+        return np.asarray(retriever.get_scores(terms, weight_mask=weight), dtype=np.float32)
 
     def _dense_search(self, qvec: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         import faiss
@@ -188,40 +192,51 @@ class Searcher:
 
     def search(self, query: str, top_k: int = 5, mode: str = "hybrid", *, year=None, department=None,
                chapter_kind=None, file=None, group_by: str | None = None,
-               fusion: str = DEFAULT_METHOD, dense_weight: float = DEFAULT_DENSE_WEIGHT) -> list[Hit]:
+               fusion: str = DEFAULT_METHOD, dense_weight: float = DEFAULT_DENSE_WEIGHT,
+               phrase_weight: float = DEFAULT_PHRASE_WEIGHT) -> list[Hit]:
         """Ranked hits for a question. Filters narrow the chunks searched; ``group_by="programme"``
-        keeps the best hit per programme."""
+        keeps the best hit per programme.
+
+        ``hybrid`` fuses kiwi-term BM25, BM25 over adjacent-term pairs (phrase) and dense cosine;
+        ``bm25`` and ``dense`` are the plain halves.
+        """
         query, _ = clean_query(query)
         if mode not in MODES:
             raise QueryError(f"알 수 없는 검색 방식: {mode} (hybrid|bm25|dense)")
         if top_k < 1:
             raise QueryError("top-k는 1 이상이어야 합니다.")
-        if mode != "bm25" and not self.has_vectors:
-            if mode == "dense":
-                raise QueryError("이 색인에는 벡터가 없습니다 (BM25 전용으로 만들어짐). --mode bm25를 쓰거나 모델과 함께 다시 색인하세요.")
-            mode = "bm25"
+        vectors = mode != "bm25" and self.has_vectors
+        if mode == "dense" and not vectors:
+            raise QueryError("이 색인에는 벡터가 없습니다 (BM25 전용으로 만들어짐). --mode bm25를 쓰거나 모델과 함께 다시 색인하세요.")
+        if fusion not in FUSIONS:
+            raise QueryError(f"알 수 없는 결합 방식: {fusion} (blend|rrf)")
+        if not 0 <= dense_weight <= 1 or not 0 <= phrase_weight <= 1 or dense_weight + phrase_weight > 1:
+            raise QueryError("가중치는 0~1 사이이고 dense_weight + phrase_weight ≤ 1이어야 합니다.")
         mask = self.filter_mask(year, department, chapter_kind, file)
         if mask is not None and not mask.any():
             return []
-        terms = self.tokenizer.tokenize(query)
+        analysed = self.tokenizer.terms(query)
+        terms = [t.text for t in analysed]
         n_cand = max(CANDIDATES, top_k * (8 if group_by else 3))
         bm = self._bm25_scores(terms, mask)
 
-        if mode == "bm25":
+        cand = np.zeros(0, dtype=np.int64)
+        if mode != "dense":
             cand = _top(bm, n_cand, mask)
             cand = cand[bm[cand] > 0]
-            final, dense = bm[cand], np.zeros(len(cand), dtype=np.float32)
-        else:
+        dense = np.zeros(len(cand), dtype=np.float32)
+        if vectors:
             qvec = self.encoder.encode_queries([query])[0].astype(np.float32)
             ids, _ = self._dense_search(qvec, n_cand, mask)
-            if mode == "dense":
-                cand = ids
-            else:
-                lex = _top(bm, n_cand, mask)
-                lex = lex[bm[lex] > 0]
-                cand = np.unique(np.concatenate([ids, lex])).astype(np.int64)
+            cand = ids if mode == "dense" else np.unique(np.concatenate([ids, cand])).astype(np.int64)
             dense = self.dense_scores_for(qvec, cand)
-            final = dense if mode == "dense" else fuse(bm[cand], dense, fusion, dense_weight)
+        if mode == "bm25":
+            final = bm[cand]
+        elif mode == "dense":
+            final = dense
+        else:  # hybrid; on an index without vectors, BM25 + phrase only
+            phrase = self._bm25_scores(term_pairs(analysed), mask, self._phrases)
+            final = fuse(bm[cand], dense, fusion, dense_weight if vectors else 0.0, phrase[cand], phrase_weight)
         if year in (None, "") and mode != "dense" and len(cand):
             final = final * self._year_boost(query, cand)
         order = np.argsort(-final, kind="stable")
@@ -245,7 +260,8 @@ class Searcher:
         for h, i in zip(hits, hit_ids):
             h.highlights = self.highlight(h.chunk.text, qterms)
             h.coverage = len(qterms & self._terms[i]) / len(qterms) if qterms else 0.0
-            h.confidence = confidence(h, mode, calibrated_dense=self._model == BUNDLED_MODEL)
+            h.confidence = confidence(h, mode if vectors or mode == "dense" else "bm25",
+                                      calibrated_dense=self._model == BUNDLED_MODEL)
         return hits
 
     def _year_boost(self, query: str, cand: np.ndarray) -> np.ndarray:

@@ -102,6 +102,27 @@ def test_group_by_programme_lists_each_programme_once(lexical):
     assert len(keys) == len(set(keys)) and len(keys) >= 4
 
 
+def test_phrase_signal_prefers_words_in_the_question_order(tmp_path):
+    """Two passages with the same terms: hybrid ranks the one holding "예비 인가" as a phrase first;
+    plain BM25 cannot tell them apart."""
+    from index.build import build_index
+    from index.model import Chunk
+
+    texts = {"ordered": "은행업 예비 인가 절차를 안내한다. 심사 일정.",
+             "scattered": "인가 서류와 예비 심사, 절차 안내, 예비 서류, 인가 기준.",
+             "other1": "구청 예산 편성 현황", "other2": "외국인 환자 유치 사업", "other3": "도서관 독서 교육 프로그램"}
+    build_index([Chunk(id=k, file=k, path=k, start_line=1, end_line=1, text=v, index_text=v)
+                 for k, v in texts.items()], tmp_path / "idx", model="none")
+    s = Searcher.open(tmp_path / "idx")
+    q = "예비 인가 절차는?"
+    assert [h.chunk.id for h in s.search(q, mode="bm25")][0] == "scattered"  # more term occurrences
+    assert [h.chunk.id for h in s.search(q, mode="hybrid", phrase_weight=0)][0] == "scattered"
+    assert [h.chunk.id for h in s.search(q, mode="hybrid")][0] == "ordered"
+    for bad in ({"dense_weight": 0.7, "phrase_weight": 0.5}, {"phrase_weight": -0.1}, {"fusion": "max"}):
+        with pytest.raises(QueryError):
+            s.search(q, **bad)
+
+
 def test_bad_questions():
     for q in ["", "   \n\t", None]:
         with pytest.raises(QueryError):

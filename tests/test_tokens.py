@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 
 from index.build import build
-from index.tokens import KoreanTokenizer, config_with_userdict
+from index.tokens import KoreanTokenizer, config_with_userdict, term_pairs
 
 
 def test_content_terms_and_compounds():
@@ -14,6 +14,16 @@ def test_content_terms_and_compounds():
     assert not {"를", "으로", "은", "?"} & set(terms)  # particles and punctuation dropped
     assert "스마트메디컬특구" in tok.tokenize("스마트메디컬특구 활성화")  # adjacent nouns also joined
     assert "391300" in tok.tokenize("총 391,300천원")  # thousands separators removed
+
+
+def test_term_pairs_follow_word_order_and_skip_compounds():
+    tok = KoreanTokenizer()
+    terms = tok.terms("지방은행의 시중은행 전환 시 예비인가를 거친다")
+    pairs = term_pairs(terms)
+    assert "예비 인가" in pairs and "인가 예비" not in pairs
+    assert "시중 은행" in pairs and "은행 전환" in pairs
+    assert not any("예비인가" in p or "시중은행" in p for p in pairs)  # compounds are not paired again
+    assert term_pairs(tok.terms("예산")) == []
 
 
 def test_term_offsets_point_into_the_text():
