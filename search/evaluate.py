@@ -321,9 +321,11 @@ def _average(rows: Sequence[dict[str, float]]) -> dict[str, float]:
 def evaluate_benchmark(passages: Sequence[tuple[str, str]],
                        queries: Sequence[tuple[str, str, list[list[str]]]],
                        modes: Sequence[str] = MODES, model: str | None = None,
-                       index_dir: str | Path | None = None, progress: bool = False) -> dict[str, Any]:
+                       index_dir: str | Path | None = None, progress: bool = False,
+                       options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Index the passages as given in a temporary index, search every query in every mode and
-    return the report (see the module docstring for the metrics)."""
+    return the report (see the module docstring for the metrics). ``options`` are passed to
+    ``Searcher.search`` (fusion, dense_weight, phrase_weight)."""
     build_index, _Chunk, Searcher = _search_api()
     t0 = time.perf_counter()
     chunks = passages_to_chunks(passages)
@@ -353,7 +355,7 @@ def evaluate_benchmark(passages: Sequence[tuple[str, str]],
             by_split: dict[str, list] = defaultdict(list)
             ts = time.perf_counter()
             for qid, query, gold in queries:
-                hits = searcher.search(query, top_k=BENCH_TOP_K, mode=mode)
+                hits = searcher.search(query, top_k=BENCH_TOP_K, mode=mode, **(options or {}))
                 ranked = [h.chunk.id for h in hits]
                 m = _bench_metrics(ranked, gold)
                 rows.append(m)
@@ -401,7 +403,7 @@ def _hit_text(hit) -> str:
 
 
 def evaluate_corpus_qa(searcher, qa_path: str | Path, modes: Sequence[str] = MODES,
-                       top_k: int = QA_TOP_K) -> dict[str, Any]:
+                       top_k: int = QA_TOP_K, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Quote-based evaluation of ``searcher`` on our question set.
 
     Per mode: hit@1/3/5 and MRR@top_k over the answerable questions, for the splits tune (even
@@ -422,7 +424,7 @@ def evaluate_corpus_qa(searcher, qa_path: str | Path, modes: Sequence[str] = MOD
         lengths: list[int] = []
         ts = time.perf_counter()
         for it in items:
-            hits = searcher.search(it["query"], top_k=top_k, mode=mode)
+            hits = searcher.search(it["query"], top_k=top_k, mode=mode, **(options or {}))
             texts = [_hit_text(h) for h in hits]
             lengths.extend(len(t) for t in texts[:QA_DISPLAY_K])
             rank = first_quote_rank(texts, it["quotes"], top_k) if it["answerable"] else None
@@ -601,7 +603,26 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
                         help="our quote-based question set (e.g. tests/data/corpus_qa.jsonl)")
     parser.add_argument("--index-dir", metavar="DIR", default=None,
                         help="for --qa: the built corpus index to search")
+    parser.add_argument("--fusion", choices=("blend", "rrf"), default=None,
+                        help="hybrid: how scores are combined (default blend)")
+    parser.add_argument("--dense-weight", metavar="W", type=float, default=None,
+                        help="hybrid: weight of the dense score (default 0.10)")
+    parser.add_argument("--phrase-weight", metavar="W", type=float, default=None,
+                        help="hybrid: weight of the phrase (term-pair BM25) score (default 0.15)")
     return parser
+
+
+def search_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Fusion settings given on the command line (for ablations); the defaults otherwise."""
+    from search.fusion import DEFAULT_DENSE_WEIGHT, DEFAULT_METHOD, DEFAULT_PHRASE_WEIGHT
+
+    opts = {"fusion": getattr(args, "fusion", None) or DEFAULT_METHOD,
+            "dense_weight": DEFAULT_DENSE_WEIGHT if getattr(args, "dense_weight", None) is None else args.dense_weight,
+            "phrase_weight": DEFAULT_PHRASE_WEIGHT if getattr(args, "phrase_weight", None) is None else args.phrase_weight}
+    w, v = opts["dense_weight"], opts["phrase_weight"]
+    if not (0 <= w <= 1 and 0 <= v <= 1 and w + v <= 1):
+        raise EvalError(f"--dense-weight {w} and --phrase-weight {v}: each must be 0-1 and together at most 1")
+    return opts
 
 
 def _run(args: argparse.Namespace) -> tuple[dict, str]:
@@ -610,8 +631,10 @@ def _run(args: argparse.Namespace) -> tuple[dict, str]:
         raise EvalError("give a benchmark DIR and/or --qa PATH")
     if args.qa and not args.index_dir:
         raise EvalError("--qa needs --index-dir (a corpus index built with 'kosearch index')")
-    report: dict[str, Any] = {}
-    texts = []
+    options = search_options(args)
+    report: dict[str, Any] = {"fusion": options}
+    w, v = options["dense_weight"], options["phrase_weight"]
+    texts = [f"hybrid = {options['fusion']} of BM25 {1 - w - v:.2f} + phrase {v:.2f} + dense {w:.2f}"]
     if args.qa:
         # check the question file before spending time on a benchmark
         load_corpus_qa(args.qa)
@@ -619,14 +642,14 @@ def _run(args: argparse.Namespace) -> tuple[dict, str]:
             raise EvalError(f"{args.index_dir}: index directory not found")
     if args.dir:
         passages, queries = load_benchmark(args.dir)
-        bench = evaluate_benchmark(passages, queries, modes, model=args.model)
+        bench = evaluate_benchmark(passages, queries, modes, model=args.model, options=options)
         report.update(bench)
         texts.append(format_benchmark(bench, published_figures(args.dir), Path(args.dir).name))
         report["published"] = [{"model": n, **v} for n, v in published_figures(args.dir)]
     if args.qa:
         _b, _c, Searcher = _search_api()
         searcher = Searcher.open(Path(args.index_dir), model=args.model)
-        qa = evaluate_corpus_qa(searcher, args.qa, modes)
+        qa = evaluate_corpus_qa(searcher, args.qa, modes, options=options)
         report["corpus_qa"] = qa
         texts.append(format_corpus_qa(qa))
     return report, "\n\n".join(texts)

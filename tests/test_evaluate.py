@@ -246,6 +246,20 @@ def test_eval_tiny_benchmark(tmp_path, capsys):
     assert saved["modes"]["bm25"]["recall@10"] == 1.0
 
 
+def test_eval_fusion_weights_for_ablations(tmp_path, capsys):
+    d = tmp_path / "tiny"
+    _write_bench(d, TINY_PASSAGES, TINY_QUERIES)
+    assert cmd_eval(_args(str(d), "--model", "none", "--mode", "all", "--phrase-weight", "0", "--json")) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed["modes"]) == {"bm25", "hybrid"}  # no vectors: no dense; hybrid is BM25 + phrase
+    assert printed["fusion"] == {"fusion": "blend", "dense_weight": 0.1, "phrase_weight": 0.0}
+    strip = lambda m: {k: v for k, v in m.items() if k not in ("qps", "seconds")}  # noqa: E731
+    assert strip(printed["modes"]["hybrid"]) == strip(printed["modes"]["bm25"])  # phrase off: plain BM25
+    assert cmd_eval(_args(str(d), "--dense-weight", "0.6", "--phrase-weight", "0.5")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "at most 1" in err
+
+
 def test_eval_tiny_benchmark_all_modes_text(tmp_path, capsys):
     d = tmp_path / "tiny"
     _write_bench(d, TINY_PASSAGES, TINY_QUERIES)
