@@ -261,16 +261,19 @@ def _fmt_created(created: str | None) -> str:
         return created
 
 
-def status_html(searcher, changed: list[tuple[str, str]]) -> str:
+def status_html(searcher, changed: list[tuple[str, str]], reload_error: str | None = None) -> str:
     st = searcher.stats()
     mode = "하이브리드 (BM25 + 구문 + 벡터)" if searcher.has_vectors else "BM25 + 구문 (벡터 없음)"
     rows = [("보고서", f"{st['files']}개"), ("청크(구절)", f"{st['chunks']}개"), ("모델", st["model"]),
             ("검색 방식", mode), ("색인 일시", _fmt_created(st.get("created"))), ("색인 위치", st["index_dir"])]
     out = ['<div class="ks-status">']
+    if reload_error:
+        out.append(message_html(f"새로 만든 색인을 열 수 없어 이전 색인으로 검색합니다: {reload_error}", "warn"))
     if changed:
         names = ", ".join(f"{n} ({why})" for n, why in changed)
         out.append(message_html(f"색인 뒤에 바뀐 파일이 있습니다: {names}. "
-                                "`kosearch index corpus`로 다시 색인한 뒤 앱을 다시 시작하세요.", "warn"))
+                                "`kosearch index corpus`로 다시 색인하면 앱을 다시 시작하지 않아도 새 색인으로 검색합니다.",
+                                "warn"))
     else:
         out.append(message_html("색인한 파일이 모두 최신입니다.", "info"))
     out.append("<table>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>")
@@ -322,56 +325,75 @@ def _prune(root: Path, ttl: float = EXPORT_TTL_S) -> None:
             pass
 
 
-def build_app(searcher):
-    """The Gradio Blocks for one opened ``Searcher``; all state lives in here or in the session."""
-    import gradio as gr
+class IndexState:
+    """What the app derives from one opened index; replaced when the index on disk is rebuilt."""
 
-    from index.store import IndexStoreError
-    from search import export
-    from search.searcher import QueryError, clean_query
+    def __init__(self, searcher):
+        self.searcher = searcher
+        stats = searcher.stats()
+        self.info = f"{stats['files']}개 보고서 · {_fmt_created(stats.get('created'))}"
+        self.choices = _choices(searcher)
+        self._sections: dict[str, tuple[str, str] | None] = {}
+        self._changed: list[tuple[str, str]] = []
+        self._changed_at = 0.0
+        self._lock = threading.Lock()
+        self._programmes: dict[tuple, list] = {}
+        for ch in searcher.chunks:
+            if ch.programme_number is not None or ch.programme:
+                self._programmes.setdefault((ch.file, ch.chapter_number, ch.programme_number, ch.programme),
+                                            []).append(ch)
 
-    year_choices, dept_choices = _choices(searcher)
-    export_root = Path(tempfile.mkdtemp(prefix="kosearch-export-"))
-    section_cache: dict[str, tuple[str, str] | None] = {}
-    changed_cache = {"at": 0.0, "value": searcher.changed_files()}
-    changed_lock = threading.Lock()
-    index_info = f"{searcher.stats()['files']}개 보고서 · {_fmt_created(searcher.stats().get('created'))}"
-
-    programmes: dict[tuple, list] = {}
-    for ch in searcher.chunks:
-        if ch.programme_number is not None or ch.programme:
-            programmes.setdefault((ch.file, ch.chapter_number, ch.programme_number, ch.programme), []).append(ch)
-
-    def context_for(chunk) -> tuple[str, str] | None:
+    def context_for(self, chunk) -> tuple[str, str] | None:
         """The whole subsection around a passage; where the passage is the whole subsection,
-        the whole programme instead. Cached per chunk (the index does not change while running)."""
+        the whole programme instead. Cached per chunk."""
         key = chunk.id
-        if key not in section_cache:
+        if key not in self._sections:
             ctx = None
             try:
-                section = searcher.section_text(chunk)
+                section = self.searcher.section_text(chunk)
                 if section.strip() != chunk.text.strip():
                     ctx = (f"소항목 전체 보기 ({chunk.heading or '소항목'})", section)
                 else:
-                    parts = programmes.get((chunk.file, chunk.chapter_number, chunk.programme_number,
-                                            chunk.programme), [])
+                    parts = self._programmes.get((chunk.file, chunk.chapter_number, chunk.programme_number,
+                                                  chunk.programme), [])
                     if len(parts) > 1:
                         text = "\n".join(p.text for p in sorted(parts, key=lambda p: p.start_line))
                         ctx = (f"사업 전체 보기 ({_programme_title(chunk)})", text)
             except Exception:  # the expander is a nicety; never fail a search for it
                 log.exception("context failed for %s", key)
-            section_cache[key] = ctx
-        return section_cache[key]
+            self._sections[key] = ctx
+        return self._sections[key]
 
-    def changed_files(max_age: float = 30.0):
-        with changed_lock:
-            if time.time() - changed_cache["at"] > max_age:
+    def changed_files(self, max_age: float = 30.0) -> list[tuple[str, str]]:
+        with self._lock:
+            if time.time() - self._changed_at > max_age:
                 try:
-                    changed_cache["value"] = searcher.changed_files()
+                    self._changed = self.searcher.changed_files()
                 except OSError:
                     log.exception("changed_files failed")
-                changed_cache["at"] = time.time()
-            return changed_cache["value"]
+                self._changed_at = time.time()
+            return self._changed
+
+
+def build_app(searcher):
+    """The Gradio Blocks over an index (a ``Searcher`` or ``LiveSearcher``); all state lives in
+    here or in the session. A rebuilt index is picked up on the next question."""
+    import gradio as gr
+
+    from index.store import IndexStoreError
+    from search import export
+    from search.live import LiveSearcher
+    from search.searcher import QueryError, clean_query
+
+    live = searcher if isinstance(searcher, LiveSearcher) else LiveSearcher(searcher)
+    slot = {"state": IndexState(live.current)}
+    export_root = Path(tempfile.mkdtemp(prefix="kosearch-export-"))
+
+    def current() -> IndexState:
+        s = live.current
+        if slot["state"].searcher is not s:
+            slot["state"] = IndexState(s)
+        return slot["state"]
 
     def ui_search(question, year, department, kind, top_k, view):
         """Results page, session state for export, and a cleared download (it belonged to the last question)."""
@@ -386,8 +408,9 @@ def build_app(searcher):
         except (TypeError, ValueError):
             k = 5
         try:
-            hits = searcher.search(q, top_k=k, group_by="programme" if grouped else None, **filters)
-            page = results_html(q, hits, [context_for(h.chunk) for h in hits], grouped=grouped, notices=notices,
+            st = current()
+            hits = st.searcher.search(q, top_k=k, group_by="programme" if grouped else None, **filters)
+            page = results_html(q, hits, [st.context_for(h.chunk) for h in hits], grouped=grouped, notices=notices,
                                 filters=desc)
             state = {"question": q, "grouped": grouped, "filters": desc, "results": [h.to_dict() for h in hits]}
         except QueryError as exc:
@@ -426,14 +449,20 @@ def build_app(searcher):
             return None
         p = _export_path(".md")
         p.write_text(export.to_markdown(state["question"], state["results"], grouped=state.get("grouped", False),
-                                        filters=state.get("filters", ""), index_info=index_info), encoding="utf-8")
+                                        filters=state.get("filters", ""), index_info=current().info), encoding="utf-8")
         return str(p)
 
-    def refresh_status():
-        return status_html(searcher, changed_files(max_age=0))
+    def status_now(max_age: float = 30.0) -> str:
+        st = current()
+        return status_html(st.searcher, st.changed_files(max_age), live.reload_error)
 
-    def load_status():
-        return status_html(searcher, changed_files())
+    def refresh_status():
+        return status_now(max_age=0)
+
+    def load_page():
+        """On each page load: the index status, and filter choices of the index now in service."""
+        years, depts = current().choices
+        return status_now(), gr.update(choices=years), gr.update(choices=depts)
 
     def api_search(question: str, top_k: int = 5, year: int | None = None, department: str | None = None,
                    chapter_kind: str | None = None) -> str:
@@ -457,8 +486,8 @@ def build_app(searcher):
                 raise QueryError("top_k는 정수여야 합니다.") from None
             if not 1 <= k <= API_MAX_TOP_K:
                 raise QueryError(f"top_k는 1에서 {API_MAX_TOP_K} 사이여야 합니다.")
-            hits = searcher.search(q, top_k=k, year=year or None, department=department or None,
-                                   chapter_kind=chapter_kind or None)
+            hits = current().searcher.search(q, top_k=k, year=year or None, department=department or None,
+                                             chapter_kind=chapter_kind or None)
         except (QueryError, IndexStoreError) as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception:
@@ -475,6 +504,7 @@ def build_app(searcher):
                               elem_id="ks-question")
         gr.Examples(EXAMPLES, inputs=question, label="예시 질문")
         with gr.Row():
+            year_choices, dept_choices = slot["state"].choices
             year = gr.Dropdown(year_choices, value=ALL, label="연도", min_width=120, elem_id="ks-year")
             department = gr.Dropdown(dept_choices, value=ALL, label="부서", min_width=140, elem_id="ks-dept")
             kind = gr.Radio(KIND_CHOICES, value="all", label="장 종류", min_width=200, elem_id="ks-kind")
@@ -489,7 +519,7 @@ def build_app(searcher):
                 md_btn = gr.Button("요약(Markdown) 만들기", size="sm", elem_id="ks-export-md")
             export_file = gr.File(label="내려받기", interactive=False, elem_id="ks-export-file")
         with gr.Accordion("색인 상태", open=False):
-            status = gr.HTML(status_html(searcher, changed_cache["value"]), elem_id="ks-status")
+            status = gr.HTML(status_now(), elem_id="ks-status")
             refresh = gr.Button("상태 새로 고침", size="sm")
 
         inputs = [question, year, department, kind, top_k, view]
@@ -501,7 +531,7 @@ def build_app(searcher):
         csv_btn.click(export_csv, last, export_file, api_visibility="private")
         md_btn.click(export_md, last, export_file, api_visibility="private")
         refresh.click(refresh_status, None, status, api_visibility="private")
-        demo.load(load_status, None, status, api_visibility="private")
+        demo.load(load_page, None, [status, year, department], api_visibility="private")
         gr.api(api_search, api_name="search", concurrency_limit=CONCURRENCY, concurrency_id="search")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     demo.kosearch_export_dir = export_root  # for tests / cleanup
@@ -558,7 +588,7 @@ def open_searcher(index_dir: str | Path):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.setLevel(logging.INFO)
+    logging.getLogger("kosearch").setLevel(logging.INFO)  # app and live-index messages
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
         auth = parse_auth(os.environ.get(AUTH_ENV))

@@ -135,6 +135,15 @@ class Searcher:
                     self._encoder = enc
         return self._encoder
 
+    def share_models(self, other: "Searcher") -> None:
+        """Reuse ``other``'s loaded kiwi and encoder where this index was built the same way."""
+        if other.manifest.tokenizer == self.manifest.tokenizer:
+            self.tokenizer = other.tokenizer
+        same_model = (self._model == other._model
+                      and self.manifest.model.get("fingerprint") == other.manifest.model.get("fingerprint"))
+        if same_model and other._encoder is not None:
+            self._encoder = other._encoder
+
     def warmup(self) -> None:
         """Load kiwi and the encoder now rather than on the first question."""
         self.tokenizer.tokenize("예산")

@@ -249,3 +249,29 @@ def test_bad_auth_env_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "app.py"), "--index-dir", str(tmp_path)],
                        capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
     assert r.returncode == 2 and "KOSEARCH_AUTH" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_app_answers_from_a_rebuilt_index_without_restart(tmp_path, corpus_dir):
+    import shutil
+
+    from index.build import build
+    from search.live import LiveSearcher
+    from search.searcher import Searcher
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(corpus_dir, corpus)
+    idx = tmp_path / "idx"
+    build([corpus], idx, model="none")
+    demo = app.build_app(LiveSearcher(Searcher.open(idx), min_interval=0))
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False)
+    try:
+        c = gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
+        q = "여의도새병원 협력"
+        assert not any("여의도새병원" in r["text"] for r in ask(c, q, 5)["results"])
+        f = corpus / "002_cbb343025f08b939.txt"
+        f.write_text(f.read_text(encoding="utf-8").replace("여의도성모병원", "여의도새병원"), encoding="utf-8")
+        build([corpus], idx, model="none")
+        assert any("여의도새병원" in r["text"] for r in ask(c, q, 5)["results"])
+    finally:
+        demo.close()

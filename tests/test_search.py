@@ -272,3 +272,30 @@ def test_sentence_transformers_path_with_bundled_minilm(tmp_path, corpus_dir, mo
     assert 0 < rep2.embedded <= 3
     with pytest.raises(IndexStoreError, match="re-index"):
         Searcher.open(idx, model="bundled:multilingual-e5-small")
+
+
+def test_live_searcher_follows_a_rebuilt_index(tmp_path, corpus_dir):
+    from search.live import LiveSearcher
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(corpus_dir, corpus)
+    idx = tmp_path / "idx"
+    build([corpus], idx, model="none")
+    live = LiveSearcher(Searcher.open(idx), min_interval=0)
+    first = live.current
+    q = "여의도새병원 협력"
+    assert not any("여의도새병원" in h.text for h in first.search(q))
+    f = corpus / "002_cbb343025f08b939.txt"
+    f.write_text(f.read_text(encoding="utf-8").replace("여의도성모병원", "여의도새병원"), encoding="utf-8")
+    build([corpus], idx, model="none")
+    s = live.current
+    assert s is not first and s.tokenizer is first.tokenizer  # kiwi carried over, not reloaded
+    assert any("여의도새병원" in h.text for h in s.search(q))
+    assert live.current is s  # nothing changed since: same searcher
+    # mid-swap (no index dir) and a damaged new index: the previous index stays in service
+    idx.rename(tmp_path / "away")
+    assert live.current is s and live.reload_error is None
+    (tmp_path / "away").rename(idx)
+    (idx / "manifest.json").write_text("{", encoding="utf-8")
+    assert live.current is s and "damaged" in live.reload_error
+    assert any("여의도새병원" in h.text for h in live.current.search(q))
