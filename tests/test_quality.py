@@ -41,3 +41,5 @@ def test_corpus_questions_hybrid_beats_each_half(tmp_path):
     for k in ("hit@1", "hit@3", "hit@5"):
         assert allq["hybrid"][k] >= max(allq["bm25"][k], allq["dense"][k]), (k, allq)
     assert allq["hybrid"]["hit@5"] >= 0.95
+    conf = report["modes"]["hybrid"]["confidence"]  # measured 8/8 and 54/54
+    assert conf["unanswerable_top_low"] >= 0.75 and conf["answerable_top_not_low"] >= 0.95, conf
