@@ -1,0 +1,171 @@
+"""Checks the precise-fact answer records (a###) and near-miss records (n###)
+in tests/data/corpus_qa.jsonl against the report texts in corpus/.
+
+Stdlib only.  Every gold quote must be an exact substring of the cited
+(1-based) line of the cited corpus file, and every gold value must occur in
+its quote after normalisation (commas, whitespace and punctuation removed;
+digits, Latin letters, Hangul, '△' and '%' kept).
+"""
+
+import json
+import re
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+QA_FILE = DATA / "corpus_qa.jsonl"
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+ANSWER_KINDS = {"amount", "count", "date", "name", "rate", "list", "comparison"}
+MIN_PER_KIND = {
+    "amount": 20,
+    "count": 12,
+    "date": 12,
+    "name": 12,
+    "rate": 6,
+    "list": 8,
+    "comparison": 10,
+}
+MIN_ANSWERABLE = 85
+MIN_NEAR_MISS = 55
+MIN_ABSENT_YEAR = 8
+ABSENT_YEAR_RE = re.compile(r"(?<!\d)(2017|2024|2025|17년|24년|25년)")
+
+ANSWER_KEYS = {"qid", "query", "task", "answerable", "kind", "gold", "quotes",
+               "files", "category", "split"}
+NEAR_MISS_KEYS = {"qid", "query", "task", "answerable", "kind", "topic_files",
+                  "topic_line", "why", "quotes", "files", "category", "split"}
+GOLD_KEYS = {"file", "line", "quote", "value"}
+
+
+def normalise(text):
+    text = unicodedata.normalize("NFC", text)
+    kept = []
+    for ch in text:
+        if ch.isdigit() or ch in "△%" or ("a" <= ch.lower() <= "z"):
+            kept.append(ch.lower())
+        elif "\uac00" <= ch <= "\ud7a3" or "\u3131" <= ch <= "\u318e":
+            kept.append(ch)
+    return "".join(kept)
+
+
+def _load():
+    lines = QA_FILE.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+RECORDS = _load()
+ANSWERS = [r for r in RECORDS if r["qid"].startswith("a")]
+NEAR_MISSES = [r for r in RECORDS if r["qid"].startswith("n")]
+_CORPUS_CACHE = {}
+
+
+def corpus_lines(name):
+    if name not in _CORPUS_CACHE:
+        path = CORPUS / name
+        assert path.is_file(), f"missing corpus file {name}"
+        _CORPUS_CACHE[name] = path.read_text(encoding="utf-8").splitlines()
+    return _CORPUS_CACHE[name]
+
+
+def _num(qid):
+    return int(qid[1:])
+
+
+def test_existing_topic_questions_kept_first():
+    head = RECORDS[:62]
+    assert [r["qid"] for r in head] == [f"q{i:02d}" for i in range(1, 63)]
+    assert all(r["qid"][0] in "an" for r in RECORDS[62:])
+
+
+def test_qids_unique_and_sequential():
+    qids = [r["qid"] for r in RECORDS]
+    assert len(qids) == len(set(qids))
+    for group, prefix in ((ANSWERS, "a"), (NEAR_MISSES, "n")):
+        assert [r["qid"] for r in group] == [f"{prefix}{i:03d}" for i in range(1, len(group) + 1)]
+
+
+def test_counts():
+    assert len(ANSWERS) >= MIN_ANSWERABLE
+    assert len(NEAR_MISSES) >= MIN_NEAR_MISS
+    kinds = Counter(r["kind"] for r in ANSWERS)
+    for kind, minimum in MIN_PER_KIND.items():
+        assert kinds[kind] >= minimum, (kind, kinds[kind])
+    absent_year = [r for r in NEAR_MISSES if ABSENT_YEAR_RE.search(r["query"])]
+    assert len(absent_year) >= MIN_ABSENT_YEAR
+
+
+def test_coverage_of_all_reports():
+    files = {p.name for p in CORPUS.glob("*.txt")}
+    gold_files = {g["file"] for r in ANSWERS for g in r["gold"]}
+    topic_files = {f for r in NEAR_MISSES for f in r["topic_files"]}
+    assert gold_files == files
+    assert topic_files == files
+
+
+def test_split_balance():
+    for group in (ANSWERS, NEAR_MISSES):
+        for r in group:
+            expected = "test" if _num(r["qid"]) % 2 else "tune"
+            assert r["split"] == expected, r["qid"]
+        splits = Counter(r["split"] for r in group)
+        assert abs(splits["test"] - splits["tune"]) <= 1
+    for kind in ANSWER_KINDS:
+        splits = Counter(r["split"] for r in ANSWERS if r["kind"] == kind)
+        assert splits["test"] >= 1 and splits["tune"] >= 1, kind
+
+
+@pytest.mark.parametrize("rec", ANSWERS, ids=lambda r: r["qid"])
+def test_answer_record(rec):
+    assert ANSWER_KEYS <= set(rec), ANSWER_KEYS - set(rec)
+    assert set(rec) <= ANSWER_KEYS | {"note"}
+    assert rec["task"] == "answer"
+    assert rec["answerable"] is True
+    assert rec["kind"] in ANSWER_KINDS
+    assert isinstance(rec["query"], str) and rec["query"].strip()
+    assert isinstance(rec["category"], str) and rec["category"].strip()
+    gold = rec["gold"]
+    assert isinstance(gold, list) and gold
+    if rec["kind"] in ("list", "comparison"):
+        assert len(gold) >= 2
+    else:
+        assert len(gold) == 1
+    for g in gold:
+        assert set(g) == GOLD_KEYS, g
+        assert isinstance(g["line"], int) and g["line"] >= 1
+        lines = corpus_lines(g["file"])
+        assert g["line"] <= len(lines)
+        line = lines[g["line"] - 1]
+        assert g["quote"] and g["quote"] in line, (g, line)
+        value = normalise(g["value"])
+        assert value, g
+        assert value in normalise(g["quote"]), g
+    expected_quotes = list(dict.fromkeys(g["quote"] for g in gold))
+    assert rec["quotes"] == expected_quotes
+    assert set(rec["files"]) == {g["file"] for g in gold}
+    if rec["kind"] == "list":
+        values = [normalise(g["value"]) for g in gold]
+        assert len(values) == len(set(values)), "duplicate list item"
+
+
+@pytest.mark.parametrize("rec", NEAR_MISSES, ids=lambda r: r["qid"])
+def test_near_miss_record(rec):
+    assert set(rec) == NEAR_MISS_KEYS, set(rec) ^ NEAR_MISS_KEYS
+    assert rec["task"] == "answer"
+    assert rec["answerable"] is False
+    assert rec["kind"] in ANSWER_KINDS
+    assert rec["category"] == "near_miss"
+    assert rec["quotes"] == [] and rec["files"] == []
+    assert isinstance(rec["query"], str) and rec["query"].strip()
+    assert re.search("[\uac00-\ud7a3]", rec["why"])
+    assert rec["topic_files"]
+    line_no = rec["topic_line"]
+    assert isinstance(line_no, int) and line_no >= 1
+    lines = corpus_lines(rec["topic_files"][0])
+    assert line_no <= len(lines)
+    assert lines[line_no - 1].strip(), "topic line is blank"
+    for name in rec["topic_files"]:
+        corpus_lines(name)
