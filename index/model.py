@@ -29,6 +29,7 @@ class SourceText:
     lines: list[Line]
     encoding: str | None = None      # for text files
     page_exact: bool = False         # True when ``Line.page`` is a real page (PDF, HWPX layout)
+    total_chars: int | None = None   # characters in the whole file when the reader kept only a prefix
 
 
 @dataclass
@@ -104,6 +105,38 @@ class Chunk:
 
 
 @dataclass
+class Unit:
+    """An answer unit: one body line, or one table row made a self-contained fact.
+
+    Units are lexical only (no vector): a question's terms rank them inside and beside the
+    top passages, and the answerer picks the one holding the asked kind of value.
+    """
+
+    id: str                          # "<file>:<line>" (line) or "<file>:<line>#row"
+    kind: str                        # "line" | "row"
+    file: str
+    chunk_id: str                    # the passage holding it
+    line: int                        # 1-based line in the source text
+    end_line: int = 0                # last line (a row laid out over several lines), 0: same as line
+    text: str = ""                   # display: the line as written, or "header value · …" for a row
+    context: str = ""                # year · department · chapter · programme · section (· table caption)
+    year: int | None = None          # the report's year
+    fact_years: list[int] = field(default_factory=list)  # years the fact is about
+    department: str | None = None
+    chapter_kind: str | None = None
+    programme: str | None = None
+    section: str | None = None       # "소요예산", "인력", …
+    cells: list[list[str]] = field(default_factory=list)  # [[header, value], …] for a row
+    cell_years: list[int | None] = field(default_factory=list)  # per cell, where a header names a year
+    label: str | None = None         # a row's first (label) cell
+    unit: str | None = None          # "천원" from the table's (단위: …) line
+    aligned: bool = True             # False: a table line whose cells cannot be matched to headers
+    page: int | None = None
+    page_label: str | None = None
+    page_exact: bool = False
+
+
+@dataclass
 class Document:
     path: str
     file: str
@@ -113,6 +146,9 @@ class Document:
     chunks: list[Chunk]
     skipped_lines: dict[str, list[int]] = field(default_factory=dict)  # region name -> line numbers
     content_hash: str = ""
+    notices: list[str] = field(default_factory=list)  # one line each, e.g. that only a prefix was indexed
+    dense_chunks: int | None = None  # chunks given vectors; the rest are searched by words only (None: all)
+    units: list[Unit] = field(default_factory=list)
 
 
 @dataclass

@@ -1,0 +1,359 @@
+"""Answer units: the body lines and table rows a passage is made of, each citable on its own.
+
+A table row becomes a self-contained fact carrying its column headers, the table's unit
+(``단위: 천원``) and its context, e.g.::
+
+    2022 · 비전협력과 · 예산현황 (단위: 천원) · 의료관광 활성화 · 예산액 487,492 · 전년도 예산액 289,673 · …
+
+Tables come in three shapes: pipe rows (``| a | b |``, from the text corpus and every
+reader), tab-separated rows, and layout text whose empty cells were lost ("정 원 12 1 4 3").
+Cells of the last kind cannot be matched to headers; such lines stay line units marked
+``aligned=False`` so the answerer never reads a value from a guessed column.
+"""
+from __future__ import annotations
+
+import re
+
+from index.model import Chapter, Chunk, DocumentMeta, Line, Unit
+from index.textnorm import collapse_ws, is_noise_line, join_spaced_letters, strip_html
+
+_YEAR4 = re.compile(r"(?<!\d)(20\d{2})\s*년?")
+_YEAR2 = re.compile(r"(?<![\d.])[`'‘’](\d{2})\.?(?!\d)|(?<!\d)(\d{2})년(?!도?\s*\d)")
+_UNIT = re.compile(r"\(?\s*단\s*위\s*[:：]\s*([^)\n]{1,12}?)\s*\)?\s*$")
+_NUMERIC = re.compile(r"^[\s△▲\-+]*[\d][\d,.]*\s*(?:%|천원|원|명|개|건|회)?$|^[-–]$|^△\s*[\d,.]+$")
+_RULE = re.compile(r"^\s*\|?[\s|:\-]*-{3,}[\s|:\-]*\|?\s*$")
+_HANGUL_WORD = re.compile(r"[가-힣A-Za-z]")
+
+
+def is_numeric_cell(cell: str) -> bool:
+    return bool(_NUMERIC.match(cell.strip()))
+
+
+def split_cells(text: str) -> list[str] | None:
+    """Cells of a pipe or tab table row, or None for a line that is not one."""
+    s = text.strip()
+    if s.startswith("|") and s.count("|") >= 2:
+        inner = s[1:-1] if s.endswith("|") else s[1:]
+        return [strip_html(c).strip() for c in re.split(r"(?<!\\)\|", inner)]
+    if "\t" in text:
+        cells = [strip_html(c).strip() for c in text.rstrip("\n").split("\t")]
+        if sum(1 for c in cells if c) >= 2:
+            return cells
+    return None
+
+
+def years_in(text: str) -> list[int]:
+    """Years named in a text: "2022년", "2022", "'22.", "22년"."""
+    out = [int(m.group(1)) for m in _YEAR4.finditer(text)]
+    for m in _YEAR2.finditer(text):
+        yy = m.group(1) or m.group(2)
+        out.append(2000 + int(yy))
+    return sorted(set(out))
+
+
+def _header_cell(cell: str) -> str:
+    return collapse_ws(join_spaced_letters(cell.replace("**", "")))
+
+
+def _chapter_year(chapter: Chapter | None, meta: DocumentMeta) -> int | None:
+    if chapter is not None:
+        ys = [int(y) for y in re.findall(r"(20\d{2})\s*년", chapter.title)]
+        if ys:
+            return ys[0]
+    return meta.year
+
+
+def _layout(chapters: list[Chapter]) -> dict[int, tuple[Chapter, object, str]]:
+    """line number -> (chapter, programme, section heading)."""
+    where: dict[int, tuple] = {}
+    for ch in chapters:
+        for prog in ch.programmes:
+            for sec in prog.sections:
+                for n in range(sec.start, sec.end + 1):
+                    where[n] = (ch, prog, sec.heading)
+    return where
+
+
+def _section_name(heading: str | None) -> str | None:
+    if not heading:
+        return None
+    return collapse_ws(join_spaced_letters(heading.lstrip("□ ").split(":")[0])) or None
+
+
+class _Table:
+    """Consecutive table rows inside one section: header rows, then data rows."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Line, list[str]]] = []
+
+    def units(self, make) -> list[Unit]:
+        rows = [(ln, cells) for ln, cells in self.rows if not _RULE.match(ln.text)]
+        if not rows:
+            return []
+        width = max(len(c) for _, c in rows)
+        grid = [(ln, cells + [""] * (width - len(cells))) for ln, cells in rows]
+        # Spacer columns empty in every row carry nothing (layout tables).
+        keep = [j for j in range(width) if any(c[j] for _, c in grid)]
+        grid = [(ln, [c[j] for j in keep]) for ln, c in grid]
+        width = len(keep)
+        n_head = 0
+        for _, cells in grid:
+            values = [c for c in cells[1:] if c]
+            if values and sum(is_numeric_cell(c) for c in values) >= max(1, len(values) // 2):
+                break
+            n_head += 1
+        if n_head == len(grid):  # a table of words (e.g. 도시명 lists): every row is a fact of its own
+            n_head = 1 if len(grid) > 1 else 0
+        headers = [""] * width
+        for r, (_, cells) in enumerate(grid[:n_head]):
+            filled = list(cells)
+            if r < n_head - 1:  # a spanning cell ("일 반 직" over 4급…9급) covers the empty cells after it
+                below = grid[r + 1][1]
+                for j in range(1, width):
+                    if not filled[j] and filled[j - 1] and below[j]:
+                        filled[j] = filled[j - 1]
+            for j, c in enumerate(filled):
+                c = _header_cell(c)
+                if c and c not in headers[j].split(" "):
+                    headers[j] = f"{headers[j]} {c}".strip()
+        out = []
+        for ln, cells in grid[n_head:]:
+            if not any(cells):
+                continue
+            label = _header_cell(cells[0]) if cells[0] and not re.match(r"[\s△(]*\d", cells[0]) else None
+            start = 1 if label else 0
+            pairs = [[headers[j] or f"{j + 1}열", cells[j]] for j in range(start, width) if cells[j]]
+            if not pairs:
+                continue
+            out.append(make(ln, label, pairs, headers))
+        return out
+
+
+_HEADER_WORD = re.compile(r"액|[률율]|%|^계$|수$|인원|횟수|명칭|구분|사업명|현황")
+_LABEL_HEADER = re.compile(r"구분|사업명|명칭|항목")
+_ROW = re.compile(r"^(?P<label>[^\d△()\-][^\d]*?)\s+(?P<nums>(?:[△\-]?\s?\d[\d,.]*%?\s*)+)$")
+_LONE_NUM = re.compile(r"^[△\-]?\s?\d[\d,.]*%?$")
+_PAREN = re.compile(r"^\(.*\)$")
+
+
+def _header_words(text: str) -> list[str] | None:
+    """Column headers of a layout-text table ("단위사업명 예 산 액 집 행 액"), or None."""
+    s = collapse_ws(join_spaced_letters(text.replace("**", "")))
+    if not s or re.search(r"\d", re.sub(r"\([^)]*\)", "", s)) or len(s) > 60:
+        return None
+    words = []
+    for w in s.split(" "):
+        if not _PAREN.match(w):
+            # letter-spaced neighbours run together ("예 산 액 집 행 액" -> "예산액집행액")
+            words.extend(re.findall(r".+?액(?=.)|.+$", w) if len(w) > 3 else [w])
+    if not 1 <= len(words) <= 8 or any(len(w) > 12 for w in words):
+        return None
+    return words if sum(bool(_HEADER_WORD.search(w)) for w in words) >= min(2, len(words)) else None
+
+
+def layout_tables(lines: list[Line], lo: int, hi: int) -> list[tuple[list[Line], str | None, list[list[str]]]]:
+    """Rows of layout-text tables in lines[lo..hi] whose values match their headers one to one.
+
+    Two shapes: "label n n n" rows under a header line, and a header line followed by one
+    number per line (a programme's 예산액 / 집행액 / 집행률 box). Rows whose count of values
+    differs from the headers (cells lost in extraction) are not returned.
+    """
+    body = [ln for ln in lines[lo:hi + 1] if ln.text.strip() and split_cells(ln.text) is None]
+    out = []
+    i = 0
+    while i < len(body):
+        head = _header_words(body[i].text)
+        if head is None:
+            i += 1
+            continue
+        j = i + 1
+        while j < len(body):  # continuation header lines ("집행률(%)", "(5.31.기준)")
+            more = _header_words(body[j].text)
+            t = body[j].text.strip()
+            if _PAREN.match(t) and not re.search(r"\d{2,}[,\d]*$", t.strip("()")):
+                j += 1
+            elif more is not None and len(more) <= 2:
+                head, j = head + more, j + 1
+            else:
+                break
+        labelled = bool(_LABEL_HEADER.search(head[0]))
+        cols = head[1:] if labelled else head
+        rows = []
+        k = j
+        while k < len(body):
+            t = collapse_ws(body[k].text)
+            m = _ROW.match(t)
+            if m and len(m.group("nums").split()) == len(cols):
+                rows.append(([body[k]], join_spaced_letters(m.group("label").strip()), m.group("nums").split()))
+                k += 1
+            elif _PAREN.match(t) or _is_unit_caption(t):
+                k += 1
+            else:
+                break
+        if not rows and not labelled:  # one value per line
+            vals, used, k = [], [], j
+            while k < len(body) and len(vals) < len(cols):
+                t = collapse_ws(body[k].text)
+                if _LONE_NUM.match(t):
+                    vals.append(t)
+                    used.append(body[k])
+                elif not (_PAREN.match(t) or _is_unit_caption(t)):
+                    break
+                k += 1
+            if len(vals) == len(cols):
+                rows.append((used, None, vals))
+        for used, label, vals in rows:
+            out.append((used, label, [[h, v] for h, v in zip(cols, vals)]))
+        i = k if rows else j
+    return out
+
+
+def extract_units(lines: list[Line], chapters: list[Chapter], meta: DocumentMeta, chunks: list[Chunk]) -> list[Unit]:
+    """Every body line and table row of a document as answer units, in line order."""
+    chunk_of: dict[int, Chunk] = {}
+    for c in chunks:
+        for n in range(c.start_line, c.end_line + 1):
+            chunk_of.setdefault(n, c)
+    where = _layout(chapters)
+    by_number = {ln.number: ln for ln in lines}
+    units: list[Unit] = []
+    table: _Table | None = None
+    table_key = None
+
+    def base(ln: Line, chunk: Chunk, ch, prog, heading) -> dict:
+        cy = _chapter_year(ch, meta)
+        section = _section_name(heading)
+        parts = [str(cy) if cy else None, meta.department]
+        title = _programme_label(prog, by_number)
+        if title and title != section:
+            parts.append(title)
+        if section and section != "(사업 목적)":
+            parts.append(section)
+        return dict(file=chunk.file, chunk_id=chunk.id, line=ln.number, year=meta.year,
+                    department=meta.department, chapter_kind=ch.kind if ch else None,
+                    programme=_programme_label(prog, by_number), section=section,
+                    context=" · ".join(p for p in parts if p), page=ln.page, page_label=ln.page_label,
+                    page_exact=chunk.page_exact), cy
+
+    def flush():
+        nonlocal table
+        if table is None:
+            return
+        first, last = table.rows[0][0], table.rows[-1][0]
+        unit_label = _unit_nearby(by_number, first.number, -1) or _unit_nearby(by_number, last.number, +1)
+        chunk = chunk_of[first.number]
+        ch, prog, heading = where.get(first.number, (None, None, None))
+
+        def make(ln: Line, label, pairs, headers) -> Unit:
+            fields, cy = base(ln, chunk_of.get(ln.number, chunk), ch, prog, heading)
+            cell_years = []
+            for h, _ in pairs:
+                named = years_in(h)
+                cell_years.append(named[0] if named else (cy - 1 if cy and "전년" in h.replace(" ", "") else cy))
+            caption = fields["section"] or ""
+            if unit_label:
+                caption = f"{caption} (단위: {unit_label})".strip()
+            head = [fields["context"].rsplit(" · ", 1)[0] if fields["section"] else fields["context"], caption]
+            text = " · ".join([p for p in head if p] + ([label] if label else [])
+                              + [f"{h} {v}" for h, v in pairs])
+            fact_years = sorted({y for y in cell_years if y} | set(years_in(label or "")))
+            return Unit(id=f"{fields['file']}:{ln.number}#row", kind="row", text=text, label=label,
+                        cells=pairs, cell_years=cell_years, unit=unit_label, fact_years=fact_years, **fields)
+
+        units.extend(table.units(make))
+        table = None
+
+    pos = {ln.number: i for i, ln in enumerate(lines)}
+    consumed: set[int] = set()
+    for ch in chapters:
+        for prog in ch.programmes:
+            for sec in prog.sections:
+                if sec.start not in pos or sec.end not in pos:
+                    continue
+                for used, label, pairs in layout_tables(lines, pos[sec.start], pos[sec.end]):
+                    first = used[0]
+                    chunk = chunk_of.get(first.number)
+                    if chunk is None:
+                        continue
+                    fields, cy = base(first, chunk, ch, prog, sec.heading)
+                    unit_label = _unit_nearby(by_number, first.number, -1) or _unit_nearby(by_number, used[-1].number, +1)
+                    for _ in range(6):  # the caption may sit above the header lines
+                        unit_label = unit_label or _unit_nearby(by_number, first.number - 2 - _, -1)
+                    caption = (fields["section"] or "") + (f" (단위: {unit_label})" if unit_label else "")
+                    head = fields["context"].rsplit(" · ", 1)[0] if fields["section"] else fields["context"]
+                    text = " · ".join([p for p in (head, caption.strip(), label) if p] + [f"{h} {v}" for h, v in pairs])
+                    units.append(Unit(id=f"{fields['file']}:{first.number}#row", kind="row", text=text, label=label,
+                                      cells=pairs, cell_years=[cy] * len(pairs), unit=unit_label,
+                                      fact_years=[cy] if cy else [], end_line=used[-1].number, **fields))
+                    consumed.update(u.number for u in used)
+
+    for ln in lines:
+        text = ln.text
+        if not text.strip() or ln.number in consumed:
+            continue
+        chunk = chunk_of.get(ln.number)
+        if chunk is None or is_noise_line(text):
+            continue
+        ch, prog, heading = where.get(ln.number, (None, None, None))
+        key = (ch.number if ch else None, id(prog), heading)
+        cells = split_cells(text)
+        if cells is not None:
+            if table is None or table_key != key or (ln.number - table.rows[-1][0].number) > 2:
+                flush()
+                table, table_key = _Table(), key
+            table.rows.append((ln, cells))
+            continue
+        flush()
+        if _is_unit_caption(text):
+            continue  # a "(단위: 천원)" line is a caption, not a fact
+        fields, cy = base(ln, chunk, ch, prog, heading)
+        shown = collapse_ws(strip_html(text).replace("**", ""))
+        if not _HANGUL_WORD.search(shown) and not re.search(r"\d", shown):
+            continue
+        fact_years = sorted({cy} | set(years_in(shown))) if cy else years_in(shown)
+        units.append(Unit(id=f"{fields['file']}:{ln.number}", kind="line", text=shown, fact_years=fact_years,
+                          aligned=not _looks_like_lost_table_row(shown), **fields))
+    flush()
+    units.sort(key=lambda u: (u.line, u.kind))
+    return units
+
+
+def _programme_label(prog, by_number: dict[int, Line]) -> str | None:
+    """A programme's title, or where it has none, its opening (purpose) sentence."""
+    if prog is None:
+        return None
+    if prog.title:
+        return prog.title
+    for n in range(prog.start, prog.end + 1):
+        ln = by_number.get(n)
+        if ln is not None and ln.text.strip() and not ln.text.strip().startswith("□"):
+            return collapse_ws(ln.text)[:80]
+    return None
+
+
+def _is_unit_caption(text: str) -> bool:
+    s = text.strip()
+    return len(s) < 24 and bool(_UNIT.search(s))
+
+
+def _unit_nearby(by_number: dict[int, Line], n: int, step: int) -> str | None:
+    """The "(단위: …)" caption within four lines before (step -1) or after (+1) a table."""
+    for k in range(n + step, n + (5 if step < 0 else 14) * step, step):
+        ln = by_number.get(k)
+        if ln is None or not ln.text.strip():
+            continue
+        if _is_unit_caption(ln.text):
+            return _UNIT.search(ln.text.strip()).group(1).strip()
+        if step > 0 and not re.search(r"\d", ln.text):
+            break  # below a table, only its own rows lie between it and its caption
+    return None
+
+
+def _looks_like_lost_table_row(text: str) -> bool:
+    """A layout-text table row ("정 원 12 1 4 3 3 1"): a label and three or more bare numbers,
+    whose cells can no longer be matched to column headers."""
+    if ":" in text:
+        return False
+    toks = text.split()
+    nums = [t for t in toks if re.fullmatch(r"[△\-]?\d[\d,]*(?:\.\d+)?%?", t)]
+    return len(nums) >= 3 and len(nums) >= 0.6 * len(toks)

@@ -1,0 +1,396 @@
+"""Choose the answer: the unit holding the question's specific terms and a value of the asked
+kind that fits its constraints, or an honest "not found".
+
+Evidence rules (no score thresholds fitted to a question set):
+- a unit's evidence is its own text plus its context (year · department · programme · section);
+- 높음 needs every specific term in the evidence, the value in the unit itself, the asked year
+  on the value, and a table whose columns line up;
+- 보통 allows one missing specific term when at least two are found, or an unaligned table line;
+- anything less is not an answer.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from index.model import Unit
+from search.question import COUNTERS, FACET_EVIDENCE, Question
+
+_AMOUNT = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*(천\s*원|백만\s*원|만\s*원|억\s*원|억|원)")
+_COUNT = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)\s*(명|개소|개팀|개사|개교|개국|개|회|곳|건|팀|가구|세대|호|차례|기관|종|대|권|편|점|차|시간|일간|주|박)(?![가-힣]{0,0}[원])")
+_RATE = re.compile(r"(?<![\d.])\d+(?:\.\d+)?\s*%")
+_DATE = re.compile(
+    r"(?:20\d{2}\s*[.년]\s*\d{1,2}\s*[.월]?(?:\s*\d{1,2}\s*[.일]?)?|['`‘’]\d{2}\s*\.\s*\d{1,2}\s*\.?(?:\s*\d{1,2}\s*\.?)?"
+    r"|\d{1,2}\s*월\s*(?:\d{1,2}\s*일)?(?:\s*[~∼-]\s*\d{1,2}\s*월?\s*(?:\d{1,2}\s*일)?)?(?:중|경|초|말|까지|부터)?"
+    r"|[상하]반기|연중|\d\s*분기|\d{1,2}\.\s*\d{1,2}\.\s*[~∼-]\s*\d{1,2}\.\s*\d{1,2}\.?)")
+_LIST_SPLIT = re.compile(r"\s*[,、ㆍ]\s*")
+_MONEY_HEADER = re.compile(r"예산|금액|액|사업비|비용|감|계")
+_RATE_HEADER = re.compile(r"[률율]|%")
+_COUNT_HEADER = re.compile(r"정원|현원|과부족|계|명|수|횟수|인원|참여|개|건|회")
+# A place, organisation or name: a word ending like one ("국립통일교육원", "기시와다시", "신광경로당").
+_PLACE_WORD = re.compile(
+    r"[가-힣A-Za-z]{1,}(?:시|군|구|동|리|읍|면|도|센터|관|원|홀|당|학교|병원|의원|공원|광장|역|청|협회|재단|은행|공사|공단"
+    r"|대학교|대학|회관|기관|본부|위원회|사무소|캠퍼스|빌딩|타워|호텔|시장|도서관|경로당|국|섬|주|부|처|단|소|회사|기업|은행"
+    r"|팀|과|실|층|호|관광지|박람회|카페|스페이스|플랫폼)(?:[은는이가을를의와과에]|에서|으로|로)?(?![가-힣])|[A-Z][A-Za-z]+")
+
+
+@dataclass
+class Value:
+    text: str                     # as shown: "487,492천원", "15명", "7월중"
+    start: int = -1               # span in the unit's text, -1 for a table cell
+    end: int = -1
+    year: int | None = None
+    number: float | None = None
+    header: str | None = None     # a table cell's column header
+
+
+@dataclass
+class Candidate:
+    unit: Unit
+    value: Value | None
+    covered: float                # share of the specific terms' IDF in the evidence
+    missing: list[str]
+    score: float
+    confidence: str               # "high" | "medium"
+
+
+@dataclass
+class AnswerItem:
+    text: str
+    value: str | None
+    kind: str
+    unit: Unit
+    confidence: str
+    reading: str | None = None    # plain reading of an amount: "≈ 4억 8,749만 원"
+    year: int | None = None
+    span: tuple[int, int] | None = None
+
+
+@dataclass
+class Answer:
+    text: str
+    value: str | None
+    kind: str
+    unit: Unit
+    confidence: str
+    reading: str | None = None
+    year: int | None = None
+    span: tuple[int, int] | None = None
+    items: list[AnswerItem] = field(default_factory=list)
+    note: str | None = None        # a comparison's difference, or why confidence is 보통
+
+
+@dataclass
+class AnswerResult:
+    question: Question
+    answer: Answer | None
+    message: str | None = None     # the not-found line, e.g. "2023년 청년 예산 자료가 없습니다 (…)"
+
+
+def number_of(text: str) -> float | None:
+    m = re.search(r"(△|-|▲)?\s*(\d[\d,]*(?:\.\d+)?)", text)
+    if not m:
+        return None
+    n = float(m.group(2).replace(",", ""))
+    return -n if m.group(1) in ("△", "-") else n
+
+
+def plain_amount(value: str, unit: str | None = None) -> str | None:
+    """"487,492천원" -> "약 4억 8,749만 원"; None where no reading adds anything."""
+    n = number_of(value)
+    if n is None:
+        return None
+    u = (unit or "") + value
+    scale = 1000 if "천" in u else 1_000_000 if "백만" in u else 10_000 if "만" in u else 100_000_000 if "억" in u else 1
+    won = abs(n) * scale
+    if won < 10_000:
+        return None
+    eok, man = int(won // 100_000_000), int(won % 100_000_000 // 10_000)
+    parts = ([f"{eok:,}억"] if eok else []) + ([f"{man:,}만"] if man else [])
+    sign = "감소 " if n < 0 else ""
+    return f"≈ {sign}{' '.join(parts)} 원"
+
+
+def is_place(text: str) -> bool:
+    """Does a value name a place, an organisation or a name (not only a date, count or activity)?"""
+    bare = _DATE.sub(" ", _COUNT.sub(" ", text))
+    return bool(_PLACE_WORD.search(bare))
+
+
+def counter_ok(value: str, counter: str | None) -> bool:
+    if not counter:
+        return True
+    allowed = COUNTERS.get(counter, re.escape(counter))
+    return re.search(rf"\d\s*(?:{allowed})$", value) is not None
+
+
+def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None = None,
+              words: list[str] = ()) -> list[Value]:
+    """Values of the asked kind in a unit: regex over a line, the fitting cells of a row."""
+    if unit.kind == "row":
+        return _cell_values(unit, kind, facets, counter, words)
+    text = unit.text
+    found: list[Value] = []
+    if kind in ("amount", "comparison"):
+        for m in _AMOUNT.finditer(text):
+            found.append(Value(m.group(0).replace(" ", ""), m.start(), m.end(), number=number_of(m.group(0))))
+        if not found and kind == "amount" and unit.unit and not unit.aligned:
+            pass  # an unaligned table line: which number is the amount is a guess
+    elif kind == "count":
+        for m in _COUNT.finditer(text):
+            if counter_ok(m.group(0), counter):
+                found.append(Value(m.group(0), m.start(), m.end(), number=number_of(m.group(0))))
+    elif kind == "rate":
+        for m in _RATE.finditer(text):
+            found.append(Value(m.group(0).replace(" ", ""), m.start(), m.end(), number=number_of(m.group(0))))
+    elif kind == "date":
+        for m in _DATE.finditer(text):
+            if m.group(0).strip():
+                found.append(Value(m.group(0).strip(), m.start(), m.end()))
+    elif kind in ("place", "list", "topic"):
+        if ":" in text:
+            i = text.index(":")
+            rest = text[i + 1:].strip()
+            if rest and (kind != "place" or is_place(rest)):
+                s = text.index(rest, i)
+                found.append(Value(rest, s, s + len(rest)))
+        elif kind == "place" and is_place(text):
+            found.append(Value(text, 0, len(text)))
+        elif kind == "list" and len(_LIST_SPLIT.split(text)) >= 3:
+            found.append(Value(text, 0, len(text)))
+    if not unit.aligned and kind in ("count", "amount", "rate"):
+        # "정 원 12 1 4 3 3 1": the first number after the label is the total, the rest are guesses
+        m = re.search(r"(?<![\d,.])\d[\d,]*(?:\.\d+)?", text)
+        if m and not found:
+            found.append(Value(m.group(0), m.start(), m.end(), number=number_of(m.group(0))))
+    years = unit.fact_years
+    for v in found:
+        v.year = years[-1] if len(years) == 1 else (unit.year if unit.year in years else (years[-1] if years else None))
+    return found
+
+
+def _cell_values(unit: Unit, kind: str, facets: list[str], counter: str | None = None,
+                 words: list[str] = ()) -> list[Value]:
+    out = []
+    for (header, cell), year in zip(unit.cells, unit.cell_years or [None] * len(unit.cells)):
+        h = header.replace(" ", "")
+        raw = cell.strip()
+        if not raw or raw in ("-", "–"):
+            continue
+        numeric = re.match(r"^[△▲\-+]?\s*\d", raw) is not None
+        if kind in ("amount", "comparison"):
+            ok = numeric and (_MONEY_HEADER.search(h) or (unit.unit or "").endswith("원")) and not _RATE_HEADER.search(h)
+            text = raw if re.search(r"원", raw) else f"{raw.split('(')[0].strip()}{unit.unit or ''}"
+        elif kind == "count":
+            counted = bool(_COUNT_HEADER.search(h + (unit.label or "") + (unit.section or "") + (unit.unit or "")))
+            ok = numeric and counted and not _RATE_HEADER.search(h) and not (unit.unit or "").endswith("원")
+            if ok and counter and re.search(r"[가-힣]$", raw):
+                ok = counter_ok(raw, counter)
+            text = raw
+        elif kind == "rate":
+            ok = numeric and bool(_RATE_HEADER.search(h))
+            text = raw if raw.endswith("%") else raw + "%"
+        elif kind == "date":
+            ok = bool(_DATE.search(raw))
+            text = raw
+        else:
+            ok = not numeric and (kind != "place" or is_place(raw))
+            text = raw
+        if ok:
+            out.append(Value(text, year=year, number=number_of(raw) if numeric else None, header=header))
+    if out:
+        # "7급 정원 몇 자리" reads the 7급 cell, "집행액" the 집행액 column, else the first (계)
+        keys = [w for w in list(facets) + list(words) if w]
+        pref = [v for v in out if any(k in (v.header or "").replace(" ", "") for k in keys)]
+        if pref:
+            best = max(len([k for k in keys if k in (v.header or "").replace(" ", "")]) for v in pref)
+            pref = [v for v in pref if len([k for k in keys if k in (v.header or "").replace(" ", "")]) == best]
+            out = pref + [v for v in out if v not in pref]
+    return out
+
+
+def evidence_text(text: str) -> str:
+    """Lower-case text without whitespace: a term is in the evidence when it is a substring,
+    so "평화 통일" holds "평화통일" and a compound's parts are found in it."""
+    return re.sub(r"\s+", "", text).lower()
+
+
+def _coverage(q: Question, evidence: str, idf: dict[str, float]) -> tuple[float, list[str]]:
+    if not q.specific:
+        return 1.0, []
+    total = sum(idf.get(t, 1.0) for t in q.specific)
+    missing = [t for t in q.specific if t not in evidence]
+    got = total - sum(idf.get(t, 1.0) for t in missing)
+    return (got / total if total else 0.0), missing
+
+
+def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
+                passage_rank: dict[str, int], kind: str) -> list[Candidate]:
+    out = []
+    for u in units:
+        if q.departments and (u.department or "").replace(" ", "") not in {d.replace(" ", "") for d in q.departments}:
+            continue
+        own = evidence_text(u.text)
+        ev = own + "|" + evidence_text(u.context)
+        covered, missing = _coverage(q, ev, idf)
+        found = len(q.specific) - len(missing)
+        if missing and not (len(missing) == 1 and found >= 2):
+            continue
+        facet_ev = ev + "|" + evidence_text(" ".join(h for h, _ in u.cells))
+        if any(not re.search(FACET_EVIDENCE.get(f, re.escape(f)), facet_ev) for f in q.facets):
+            continue
+        vals = values_of(u, kind, q.facets, q.counter, _words(q.text))
+        if kind != "topic" and not vals:
+            continue
+        own_hits = sum(1 for t in q.specific if t in own)
+        facet_hits = sum(1 for f in q.facets if f in own or f in (u.label or "").replace(" ", ""))
+        rank = passage_rank.get(u.chunk_id, 99)
+        score = covered * 2 + own_hits / max(1, len(q.specific)) + 0.5 * facet_hits + 1.0 / (1 + rank)
+        if q.chapter_kind and u.chapter_kind == q.chapter_kind:
+            score += 0.3
+        conf = "high" if not missing and u.aligned else "medium"
+        for v in vals or [None]:
+            out.append(Candidate(u, v, covered, missing, score, conf))
+    out.sort(key=lambda c: -c.score)
+    return out
+
+
+def _words(text: str) -> list[str]:
+    """Bare words of a question for picking table cells: "7급", "정원" (particles dropped)."""
+    out = []
+    for w in re.findall(r"[\w%]+", text):
+        w = re.sub(r"(?:은|는|이|가|을|를|의|에|로|으로|이야|야|에서)$", "", w)
+        if len(w) >= 2:
+            out.append(w)
+    return out
+
+
+def _in_years(c: Candidate, years: list[int]) -> bool:
+    if c.value is not None and c.value.year is not None:
+        return c.value.year in years
+    return any(y in years for y in c.unit.fact_years)
+
+
+def _item(c: Candidate, kind: str) -> AnswerItem:
+    v = c.value
+    return AnswerItem(text=c.unit.text, value=v.text if v else None, kind=kind, unit=c.unit,
+                      confidence=c.confidence, year=v.year if v else None,
+                      reading=plain_amount(v.text, c.unit.unit) if v and kind in ("amount", "comparison") else None,
+                      span=(v.start, v.end) if v and v.start >= 0 else None)
+
+
+def _answer(c: Candidate, kind: str, **kw) -> Answer:
+    it = _item(c, kind)
+    return Answer(text=it.text, value=it.value, kind=kind, unit=it.unit, confidence=it.confidence,
+                  reading=it.reading, year=it.year, span=it.span, **kw)
+
+
+def topic_label(q: Question) -> str:
+    words = " ".join(q.specific[:3]) or (q.departments[0] if q.departments else "")
+    kind_word = {"amount": "예산", "count": "인원·수", "date": "일정", "rate": "비율", "place": "정보",
+                 "list": "목록", "comparison": "자료", "topic": "자료"}[q.kind]
+    if q.facets and q.kind in ("amount", "count"):
+        kind_word = q.facets[0]
+    return f"{words} {kind_word}".strip()
+
+
+def choose(q: Question, units: list[Unit], idf: dict[str, float],
+           passage_rank: dict[str, int], programmes: list[AnswerItem] | None = None) -> AnswerResult:
+    """The answer to ``q`` from ``units`` (those of the top passages and their neighbours)."""
+    if q.kind == "list" and programmes:
+        return _list_answer(q, programmes)
+    kind = "amount" if q.kind == "comparison" else q.kind
+    if q.kind == "comparison":
+        return _comparison(q, units, idf, passage_rank)
+    if kind == "topic" and not q.specific:
+        return AnswerResult(q, None, "질문에서 찾을 내용을 알아내지 못했습니다. 사업명이나 항목을 넣어 다시 물어보세요.")
+    cands = _candidates(q, units, idf, passage_rank, kind)
+    if not cands:
+        return AnswerResult(q, None, "보고서에서 찾지 못했습니다.")
+    if q.years:
+        fit = [c for c in cands if _in_years(c, q.years)]
+        if not fit:
+            have = sorted({c.value.year if c.value and c.value.year else c.unit.year for c in cands} - {None})
+            ys = ", ".join(map(str, q.years))
+            return AnswerResult(q, None, f"{ys}년 {topic_label(q)} 자료가 없습니다"
+                                + (f" ({topic_label(q)}이(가) 있는 연도: {', '.join(map(str, have))})" if have else ""))
+        best = fit[0]
+        return AnswerResult(q, _answer(best, kind))
+    best = cands[0]
+    # Several years answer it: the latest first, the others as items (same label or line shape).
+    same = [c for c in cands if c.score >= best.score - 0.75 and c.value is not None and c.value.year
+            and _same_fact(c, best)]
+    by_year: dict[int, Candidate] = {}
+    for c in same:
+        by_year.setdefault(c.value.year, c)
+    if len(by_year) >= 2:
+        years = sorted(by_year, reverse=True)
+        head = by_year[years[0]]
+        return AnswerResult(q, _answer(head, kind, items=[_item(by_year[y], kind) for y in years]))
+    return AnswerResult(q, _answer(best, kind))
+
+
+def _same_fact(a: Candidate, b: Candidate) -> bool:
+    if a.unit.id == b.unit.id:
+        return True
+    la, lb = (a.unit.label or a.unit.section or ""), (b.unit.label or b.unit.section or "")
+    return bool(la) and la.replace(" ", "") == lb.replace(" ", "")
+
+
+def _comparison(q: Question, units, idf, passage_rank) -> AnswerResult:
+    kind = "amount" if any(w in q.text for w in ("예산", "얼마", "금액", "원")) or not q.facets else "count"
+    if any(w in q.text for w in ("명", "인원", "정원", "현원")):
+        kind = "count"
+    cands = _candidates(q, units, idf, passage_rank, kind)
+    if not cands:
+        return AnswerResult(q, None, "보고서에서 찾지 못했습니다.")
+    years = sorted(set(q.years), reverse=True)
+    if len(years) == 1 and (q.previous_year or True):
+        years = [years[0], years[0] - 1]
+    if not years:
+        latest = max((c.value.year for c in cands if c.value and c.value.year), default=None)
+        if latest is None:
+            return AnswerResult(q, None, "보고서에서 찾지 못했습니다.")
+        years = [latest, latest - 1]
+    picked: dict[int, Candidate] = {}
+    anchor = None
+    for y in years:
+        pool = [c for c in cands if c.value and c.value.year == y]
+        if anchor is not None:  # prefer the same row or the same label as the first value
+            same = [c for c in pool if c.unit.id == anchor.unit.id] or [c for c in pool if _same_fact(c, anchor)]
+            pool = same or pool
+        if pool:
+            picked[y] = pool[0]
+            anchor = anchor or pool[0]
+    missing = [y for y in years if y not in picked]
+    if missing:
+        have = sorted({c.value.year for c in cands if c.value and c.value.year})
+        return AnswerResult(q, None, f"{', '.join(map(str, missing))}년 {topic_label(q)} 자료가 없습니다"
+                            + (f" (있는 연도: {', '.join(map(str, have))})" if have else ""))
+    a, b = picked[years[0]], picked[years[1]]
+    note = None
+    if a.value.number is not None and b.value.number is not None:
+        diff = a.value.number - b.value.number
+        unit = re.sub(r"[\d,.\s△▲+-]", "", a.value.text) or ""
+        pct = f" ({diff / b.value.number * 100:+.1f}%)" if b.value.number else ""
+        note = f"{years[0]}년 {a.value.text} − {years[1]}년 {b.value.text} = {'△' if diff < 0 else '+'}{abs(diff):,.0f}{unit}{pct}"
+    items = [_item(a, kind), _item(b, kind)]
+    conf = "high" if a.confidence == b.confidence == "high" else "medium"
+    head = _answer(a, "comparison", items=items, note=note)
+    head.confidence = conf
+    head.value = f"{a.value.text} / {b.value.text}"
+    return AnswerResult(q, head)
+
+
+def _list_answer(q: Question, programmes: list[AnswerItem]) -> AnswerResult:
+    if not programmes:
+        return AnswerResult(q, None, "보고서에서 찾지 못했습니다.")
+    first = programmes[0]
+    text = ", ".join(p.value or p.text for p in programmes)
+    return AnswerResult(q, Answer(text=text, value=text, kind="list", unit=first.unit, confidence="high",
+                                  items=programmes))
+
+
+def idf_of(df: int, n: int) -> float:
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))

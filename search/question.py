@@ -1,0 +1,158 @@
+"""What a question asks: the kind of answer, its constraints (year, department, chapter kind)
+and its specific terms.
+
+The kind comes from the question's own words (얼마 → amount, 몇 명 → count, 언제 → date, …);
+the specific terms are its content morphemes minus those words, the constraints and a few
+words every report uses. An answer must hold the specific terms and a value of the kind.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from index.units import years_in
+
+KINDS = ("amount", "count", "date", "place", "rate", "list", "comparison", "topic")
+KIND_LABELS = {"amount": "금액", "count": "수", "date": "일정·기간", "place": "장소·기관·이름", "rate": "비율",
+               "list": "목록", "comparison": "비교", "topic": "내용"}
+
+# Order matters: the first pattern that matches decides (a comparison of amounts is a comparison).
+_KIND_PATTERNS: list[tuple[str, re.Pattern]] = [
+    ("comparison", re.compile(r"보다|대비|비교|차이|증감|늘었|줄었|늘어|줄어|증가|감소|변화|달라|vs|VS|각각|얼마씩")),
+    ("rate", re.compile(r"%|퍼센트|몇\s*프로|[률율](?:은|는|이|가|이야|\?|$|\s)|비율|비중")),
+    ("list", re.compile(r"어떤\s*사업들?|무슨\s*사업들?|사업\s*(?:목록|들|뭐뭐|전부|다|모두)|사업.{0,6}(?:뭐야|뭐|뭔지|알려)|뭐뭐|어디어디|목록|종류|뭐\s*있|뭐가\s*있|어떤\s*것들|어떤.{0,12}있(?:어|나|니|는지|지)|항목")),
+    ("date", re.compile(r"언제|몇\s*월|며칠|몇\s*년도|몇\s*일에|날짜|시기|일정|기간|개최일|기한|마감|부터|까지")),
+    ("count", re.compile(r"몇\s*(?:명|개|회|곳|건|번|팀|가구|세대|개소|차례|군데|기관|개사|종|대|시간|호|자리|층|권|편|점)|인원|정원|현원|몇\s*[가-힣]{0,3}(?:이나|야|\?)|몇$|수(?:는|가|가\s*몇|\s*몇|$|\?)")),
+    ("amount", re.compile(r"얼마|금액|예산|비용|사업비|소요|천원|억|만\s*원|원이|재원|집행액|보조금|지원금|총액")),
+    ("place", re.compile(r"어디|어느|누구|기관|도시|장소|위치|주소|이름|명칭|업체|대상은|대상이|파트너|협력\s*기관|주관|주최")),
+]
+
+# The counter a count question names ("몇 명") and the counters a value may carry for it.
+COUNTERS = {"명": "명|인", "개": "개|개소|개사|개교|개국|종|건", "회": "회|번|차례|차", "번": "회|번|차례|차",
+            "곳": "곳|개소|개", "건": "건", "팀": "팀|개팀", "개소": "개소|곳|개", "가구": "가구|세대", "세대": "세대|가구"}
+_ASKED_COUNTER = re.compile(r"몇\s*(명|개소|개|회|번|곳|건|팀|가구|세대)")
+
+# Words that say what kind of answer is wanted, or that every report uses: never "specific".
+_GENERIC = set("""
+얼마 얼마나 몇 명 개 회 곳 건 번 팀 언제 어디 어느 누구 무엇 뭐 뭐야 무슨 어떤 어떻게 왜 이 그 저
+예산 금액 비용 사업비 소요 소요예산 천원 원 억 만 규모 인원 수 정원 현원 인력
+일정 기간 시기 날짜 월 일 년 년도 연도 올해 작년 내년 금년 전년 전년도 재작년
+사업 사업들 관련 내용 현황 계획 실적 추진 추진계획 추진실적 주요 주요업무 보고 업무 신규 중점
+수 명 개 회 곳 건 번 등 및 중 것 거 좀 더 총 약 각 안 내 외 후 전 간 때 자리 총액 기준 얼마씩 각각
+구 구청 구의회 영등포 영등포구 우리 우리구 과 부서 담당 팀 알려 알리 주 하 되 있 없 보 받 들 대하 대한
+비교 차이 대비 증감 증가 감소 늘 줄 변화 달라지 전체 총 모두 전부 다 각 각각 대략 약
+비율 률 율 퍼센트 프로 목록 종류 장소 위치 주소 이름 명칭 기관 도시
+""".split())
+
+# Only nouns, foreign words and roots are required of an answer; verbs ("들어오", "열")
+# vary with phrasing.
+_NOUN_TAGS = {"NNG", "NNP", "SL", "SH", "XR", "compound"}
+# Words naming the asked measure: they pick the row or cell (정원 vs 현원) but are not topic.
+FACETS = {"예산", "정원", "현원", "집행액", "집행", "예산액", "전년도", "증감", "소요예산", "인력", "집행률", "집행율",
+          "총액"}
+# What in a unit satisfies a facet word of the question.
+FACET_EVIDENCE = {"예산": "예산|소요|사업비|금액|액", "예산액": "예산|소요|액", "소요예산": "예산|소요", "총액": "계|총",
+                  "정원": "정원", "현원": "현원", "인력": "정원|현원|인력|명", "집행": "집행", "집행액": "집행",
+                  "집행률": "집행", "집행율": "집행", "전년도": "전년", "증감": "증|감"}
+
+_SHORT_YEAR_Q = re.compile(r"(?<![\d])(\d{2})\s*년(?!\s*\d)|['`‘’](\d{2})(?!\d)")
+
+
+@dataclass
+class Question:
+    text: str
+    kind: str                                   # one of KINDS
+    years: list[int] = field(default_factory=list)
+    departments: list[str] = field(default_factory=list)
+    chapter_kind: str | None = None             # "plan" | "results" | "new"
+    terms: list[str] = field(default_factory=list)      # all content terms (kiwi)
+    specific: list[str] = field(default_factory=list)   # terms an answer must hold
+    facets: list[str] = field(default_factory=list)     # measure words (정원, 집행액) that pick a row or cell
+    counter: str | None = None                  # "명" in "몇 명": a count value must carry a matching counter
+    previous_year: bool = False                 # "작년보다", "전년 대비": compare with the year before
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS[self.kind]
+
+
+def load_aliases(path: str | Path | None) -> dict[str, str]:
+    """Department short forms from a user-editable file: ``사경과 = 사회적경제과`` per line."""
+    out: dict[str, str] = {}
+    if path is None or not Path(path).is_file():
+        return out
+    for raw in Path(path).read_text(encoding="utf-8-sig").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if "=" not in line:
+            continue
+        short, full = (p.strip() for p in line.split("=", 1))
+        if short and full:
+            out[short] = full
+    return out
+
+
+def question_years(text: str) -> list[int]:
+    """Years a question names: "2022년", "2022", "22년", "'22"."""
+    ys = set(years_in(text))
+    for m in _SHORT_YEAR_Q.finditer(text):
+        yy = int(m.group(1) or m.group(2))
+        if 10 <= yy <= 40:
+            ys.add(2000 + yy)
+    # "2040 종합발전계획" names a plan, not a year the reports could cover
+    return sorted(y for y in ys if 2000 <= y <= date.today().year + 5)
+
+
+def asked_kind(text: str) -> str:
+    if len(question_years(text)) >= 2:
+        return "comparison"
+    for kind, pat in _KIND_PATTERNS:
+        if pat.search(text):
+            if kind == "comparison" and not _compares(text):
+                continue
+            return kind
+    return "topic"
+
+
+def _compares(text: str) -> bool:
+    """"작년보다 얼마 늘었어", "22년이랑 23년 비교": two years or a change asked for."""
+    if len(question_years(text)) >= 2:
+        return True
+    return bool(re.search(r"보다|대비|비교|차이|늘었|줄었|늘어|줄어|증가|감소|증감|변화|달라", text))
+
+
+def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str] | None = None) -> Question:
+    """Read the kind, constraints and specific terms of a question (``tokenizer``: KoreanTokenizer)."""
+    aliases = aliases or {}
+    compact = text.replace(" ", "")
+    depts: list[str] = []
+    for d in departments:
+        if d and d.replace(" ", "") in compact:
+            depts.append(d)
+    for short, full in aliases.items():
+        if short.replace(" ", "") in compact and full not in depts:
+            depts.append(full)
+    chapter_kind = "results" if "실적" in text else "plan" if "계획" in text else "new" if "신규" in text else None
+    years = question_years(text)
+    bare = text
+    for d in depts + list(aliases):
+        bare = bare.replace(d, " ")
+    kind = asked_kind(bare)
+    previous = bool(re.search(r"작년보다|전년\s*대비|전년보다|전년도보다|지난해보다|작년\s*대비|작년이랑|작년하고|작년과", text))
+    analysed = tokenizer.terms(text)
+    terms = [t.text for t in analysed]
+    named = [d.replace(" ", "") for d in depts] + [a for a in aliases if a in compact]
+    specific = []
+    for t in (a.text for a in analysed if a.tag in _NOUN_TAGS):
+        if t in _GENERIC or any(t in d for d in named) or t.isdigit():
+            continue
+        if re.fullmatch(r"\d{2,4}년?|\d+", t):
+            continue
+        if t not in specific:
+            specific.append(t)
+    facets = [t for t in terms if t in FACETS]
+    m = _ASKED_COUNTER.search(bare)
+    return Question(text=text, kind=kind, years=years, departments=depts, chapter_kind=chapter_kind,
+                    terms=terms, specific=specific, facets=facets, previous_year=previous,
+                    counter=m.group(1) if m else None)
