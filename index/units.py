@@ -311,8 +311,10 @@ def extract_units(lines: list[Line], chapters: list[Chapter], meta: DocumentMeta
         if not _HANGUL_WORD.search(shown) and not re.search(r"\d", shown):
             continue
         fact_years = sorted({cy} | set(years_in(shown))) if cy else years_in(shown)
+        lost = _looks_like_lost_table_row(shown)
+        label = join_spaced_letters(re.split(r"\s[△\-]?\d", shown, maxsplit=1)[0]).strip() if lost else None
         units.append(Unit(id=f"{fields['file']}:{ln.number}", kind="line", text=shown, fact_years=fact_years,
-                          aligned=not _looks_like_lost_table_row(shown), **fields))
+                          aligned=not lost, label=label or None, **fields))
     flush()
     units.sort(key=lambda u: (u.line, u.kind))
     return units

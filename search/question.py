@@ -78,21 +78,6 @@ class Question:
         return KIND_LABELS[self.kind]
 
 
-def load_aliases(path: str | Path | None) -> dict[str, str]:
-    """Department short forms from a user-editable file: ``사경과 = 사회적경제과`` per line."""
-    out: dict[str, str] = {}
-    if path is None or not Path(path).is_file():
-        return out
-    for raw in Path(path).read_text(encoding="utf-8-sig").splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if "=" not in line:
-            continue
-        short, full = (p.strip() for p in line.split("=", 1))
-        if short and full:
-            out[short] = full
-    return out
-
-
 def question_years(text: str) -> list[int]:
     """Years a question names: "2022년", "2022", "22년", "'22"."""
     ys = set(years_in(text))

@@ -1,0 +1,143 @@
+"""Answers on top of retrieval: gather the answer units of the top passages (and the rest of
+their programmes), read the question, choose, and cite one line or table row.
+
+    answerer = Answerer(searcher)            # once per opened index; cheap
+    result = answerer.answer(question, hits) # hits: the searcher's ranked passages
+    result.answer, result.message            # Answer | None, the not-found line
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from index.model import Chunk, Unit
+from search.answer import AnswerItem, AnswerResult, choose
+from search.citations import CIRCLED, report_label
+from search.question import Question, analyse
+
+# Passages whose units are read: retrieval puts the answer's passage in the top 3 for
+# 98-100% of questions; 10 leaves room for the other years of the same fact.
+ANSWER_PASSAGES = 10
+
+
+class Answerer:
+    def __init__(self, searcher) -> None:
+        self.searcher = searcher
+        self.by_chunk: dict[str, list[Unit]] = defaultdict(list)
+        for u in getattr(searcher, "units", []) or []:
+            self.by_chunk[u.chunk_id].append(u)
+        self.chunks: dict[str, Chunk] = {c.id: c for c in searcher.chunks}
+        self.programme_chunks: dict[tuple, list[str]] = defaultdict(list)
+        for c in searcher.chunks:
+            self.programme_chunks[_programme_key(c)].append(c.id)
+        self.departments = sorted({c.department for c in searcher.chunks if c.department})
+        self.aliases: dict[str, str] = dict(getattr(searcher.manifest, "aliases", None) or {})
+
+    @property
+    def available(self) -> bool:
+        return bool(self.by_chunk)
+
+    def read(self, question: str) -> Question:
+        return analyse(question, self.searcher.tokenizer, self.departments, self.aliases)
+
+    def answer(self, question: str, hits) -> AnswerResult:
+        q = self.read(question)
+        rank = {h.chunk.id: i for i, h in enumerate(hits)}
+        ids: list[str] = []
+        for h in hits[:ANSWER_PASSAGES]:
+            for cid in self.programme_chunks[_programme_key(h.chunk)]:
+                if cid not in ids:
+                    ids.append(cid)
+        units = [u for cid in ids for u in self.by_chunk.get(cid, [])]
+        idf = self.searcher._idf(set(q.specific)) if q.specific else {}
+        programmes = self.programmes(q) if q.kind == "list" and _asks_programmes(q) else None
+        return choose(q, units, idf, rank, programmes)
+
+    def programmes(self, q: Question) -> list[AnswerItem]:
+        """The programmes of the department(s), year(s) and chapter kind a list question names."""
+        seen: dict[tuple, AnswerItem] = {}
+        for c in self.searcher.chunks:
+            if not c.programme or c.chapter_kind in ("general", "other", None):
+                continue
+            if q.departments and c.department not in q.departments:
+                continue
+            chapter_years = [int(y) for y in _years(c.chapter or "")]
+            if q.years and not (set(q.years) & set(chapter_years or [c.year])):
+                continue
+            if q.chapter_kind and c.chapter_kind != q.chapter_kind:
+                continue
+            key = _programme_key(c)
+            units = self.by_chunk.get(c.id)
+            if key in seen or not units:
+                continue
+            seen[key] = AnswerItem(text=c.programme, value=c.programme, kind="list", unit=units[0],
+                                   confidence="high", year=(chapter_years or [c.year])[0])
+        return list(seen.values())
+
+
+def _programme_key(c: Chunk) -> tuple:
+    return (c.file, c.chapter_number, c.programme_number, c.programme)
+
+
+def _years(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"(20\d{2})\s*년", text)
+
+
+def _asks_programmes(q: Question) -> bool:
+    """"비전협력과 22년 사업 뭐 있어?", "추진실적 항목 전부": a department's or a year's programmes."""
+    return bool(q.departments or q.years) and any(w in q.text for w in ("사업", "추진", "항목", "계획", "실적"))
+
+
+def unit_citation(u: Unit, chunk: Chunk | None) -> str:
+    """A chunk-style citation narrowed to the unit's own line (or page)."""
+    parts = []
+    if chunk is not None:
+        label = report_label(chunk)
+        if label not in (chunk.file, chunk.file.rsplit(".", 1)[0]):
+            parts.append(label)
+        if chunk.department:
+            parts.append(chunk.department)
+        if chunk.programme:
+            num = ""
+            if chunk.chapter_number and chunk.programme_number and 0 < chunk.programme_number <= len(CIRCLED):
+                num = f"{chunk.chapter_number}-{CIRCLED[chunk.programme_number - 1]} "
+            parts.append(f"{num}{chunk.programme}")
+    if u.section and u.section != "(사업 목적)" and not any(u.section in p for p in parts):
+        parts.append(u.section)
+    end = max(u.line, u.end_line or u.line)
+    lines = f"{u.line}" if end == u.line else f"{u.line}-{end}"
+    if u.page is not None:
+        prefix = "p." if u.page_exact else "약 p."
+        parts.append(f"{u.file} {prefix}{u.page}")
+    elif chunk is None or chunk.format == "txt":
+        parts.append(f"{u.file}:{lines}")
+    else:
+        parts.append(u.file)
+    return " · ".join(parts)
+
+
+_TIERS = {"high": 0, "medium": 1, "low": 2}
+
+
+def evidence_first(hits, result: AnswerResult) -> list:
+    """Passages holding all the question's specific terms first (stable), then labels made
+    monotone: a label never rises as rank falls, and with no answer none is 높음."""
+    from search.answer import evidence_text
+
+    terms = result.question.specific
+    if terms:
+        def holds(h) -> bool:
+            ev = evidence_text(h.chunk.index_text)
+            return all(t in ev for t in terms)
+
+        hits = sorted(hits, key=lambda h: not holds(h))
+    worst = 0
+    if result.answer is None:
+        worst = _TIERS["medium"]
+    names = {v: k for k, v in _TIERS.items()}
+    for i, h in enumerate(hits):
+        worst = max(worst, _TIERS.get(h.confidence, 2))
+        h.confidence = names[worst]
+        h.rank = i + 1
+    return hits
