@@ -9,6 +9,8 @@ import os
 import resource
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -182,6 +184,7 @@ def main() -> None:
     ap.add_argument("--skip-100k", action="store_true")
     ap.add_argument("--size", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--skip-hostile", action="store_true", help="skip the hostile-corpus run (bench/bench_hostile.py)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="kosearch-bench-") as d:
         tmp = Path(d)
@@ -191,7 +194,10 @@ def main() -> None:
         bench_embedding()
         if not args.skip_100k:
             bench_100k(tmp, idx, args.size)
-    print(f"peak memory (RSS) of this process: {peak_rss_mb():.0f} MB")
+        print(f"peak memory (RSS) of this process: {peak_rss_mb():.0f} MB", flush=True)
+        if not args.skip_hostile:
+            # its own process, so its peak RSS is its own; it reuses the model exported above
+            subprocess.run([sys.executable, str(ROOT / "bench" / "bench_hostile.py")], check=False)
 
 
 if __name__ == "__main__":

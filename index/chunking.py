@@ -8,7 +8,7 @@ repeated in the index text of its later parts.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from index.model import Chapter, Chunk, DocumentMeta, Line, Programme, Section
 from index.textnorm import is_noise_line, normalise_for_index, strip_html
@@ -19,6 +19,73 @@ MAX_UNIT = 1200
 MERGE_TAIL = MIN_CHARS  # tuned on the tune half of corpus_qa: 200 > 80 > 0 for hit@1
 
 _TOP_ITEM = re.compile(r"^(?:[-○ㅇ※▣□•◦▪■◆◇▶►]|\d+[.)]\s|[가-하][.)]\s|[①-⑳])")
+
+
+def split_long_lines(lines: list[Line], limit: int = MAX_CHARS) -> list[Line]:
+    """Lines longer than ``limit`` cut into pieces of at most ``limit`` characters.
+
+    Each piece keeps its line's number and page, so a citation still names the source line;
+    the pieces of a line joined give the line back. Cuts fall at a sentence end (kiwi's sentence
+    splitter), else after a space, else anywhere (text without boundaries).
+    """
+    if all(len(ln.text) <= limit for ln in lines):
+        return lines
+    out: list[Line] = []
+    for ln in lines:
+        if len(ln.text) <= limit:
+            out.append(ln)
+        else:
+            out.extend(replace(ln, text=piece) for piece in split_text(ln.text, limit))
+    return out
+
+
+def split_text(text: str, limit: int = MAX_CHARS) -> list[str]:
+    """``text`` as consecutive pieces of at most ``limit`` characters, each at least half of it
+    (but the last): a piece ends at a sentence end in the last quarter of its window, else after a
+    space in the second half, else at ``limit``."""
+    pieces: list[str] = []
+    pos = 0
+    while len(text) - pos > limit:
+        window = text[pos:pos + limit]
+        cut = _sentence_cut(window, limit * 3 // 4) or _space_cut(window, limit // 2) or limit
+        pieces.append(text[pos:pos + cut])
+        pos += cut
+    pieces.append(text[pos:])
+    return pieces
+
+
+def _sentence_cut(window: str, lo: int) -> int:
+    """The last sentence end in ``window[lo:]`` (with the spaces after it), or 0. Only that tail
+    goes through kiwi (a quarter of the text: 1 MB of one line costs ~5 s on 2 cores, not ~20)."""
+    tail = window[lo:]
+    try:
+        sents = _kiwi().split_into_sents(tail)
+    except Exception:  # kiwi refusing odd text must not stop indexing: fall back to spaces
+        return 0
+    ends = [s.end for s in sents[:-1]]  # the last sentence runs into the cut: not an end
+    if not ends:
+        return 0
+    end = lo + ends[-1]
+    while end < len(window) and window[end].isspace():
+        end += 1
+    return end if end < len(window) else 0
+
+
+def _space_cut(window: str, lo: int) -> int:
+    k = max(window.rfind(" ", lo), window.rfind("\t", lo))
+    return k + 1 if k >= lo else 0
+
+
+_KIWI = None
+
+
+def _kiwi():
+    global _KIWI
+    if _KIWI is None:
+        from kiwipiepy import Kiwi
+
+        _KIWI = Kiwi()
+    return _KIWI
 
 
 @dataclass
@@ -145,8 +212,9 @@ def context_header(meta: DocumentMeta, chapter: Chapter | None, prog: Programme 
 def chunk_section(
     lines: list[Line], by_number: dict[int, int], *, file: str, path: str, fmt: str, page_exact: bool,
     meta: DocumentMeta, chapter: Chapter | None, prog: Programme | None, section: Section,
+    last_of: dict[int, int] | None = None,
 ) -> list[Chunk]:
-    lo, hi = by_number[section.start], by_number[section.end]
+    lo, hi = by_number[section.start], (last_of or by_number)[section.end]
     units: list[_Unit] = []
     for u in _units(lines, lo, hi):
         units.extend(_split_unit(lines, u) if u.size(lines) > MAX_UNIT else [u])
@@ -154,7 +222,7 @@ def chunk_section(
     chunks = []
     for group in _pack(lines, units):
         rows = [i for u in group for i in u.rows]
-        display = "\n".join(strip_html(lines[i].text).rstrip() for i in rows)
+        display = "\n".join(strip_html(t).rstrip() for t in _joined(lines, rows))
         body = display
         first_unit = group[0]
         if first_unit.table and first_unit.first != _table_start(lines, first_unit.first, lo):
@@ -174,6 +242,19 @@ def chunk_section(
             page_label=first.page_label, page_exact=page_exact, format=fmt,
         ))
     return chunks
+
+
+def _joined(lines: list[Line], rows: list[int]) -> list[str]:
+    """The texts of ``rows``, pieces of one split source line joined back into one line."""
+    out: list[str] = []
+    prev = None
+    for i in rows:
+        if prev is not None and lines[i].number == lines[prev].number:
+            out[-1] += lines[i].text
+        else:
+            out.append(lines[i].text)
+        prev = i
+    return out
 
 
 def _table_start(lines: list[Line], i: int, lo: int) -> int:
@@ -217,13 +298,25 @@ def merge_small(chunks: list[Chunk], meta: DocumentMeta, chapter: Chapter, prog:
 
 def chunk_outline(lines: list[Line], chapters: list[Chapter], meta: DocumentMeta, *, file: str, path: str,
                   fmt: str = "txt", page_exact: bool = False) -> list[Chunk]:
-    by_number = {ln.number: i for i, ln in enumerate(lines)}
+    lines = split_long_lines(lines)
+    by_number: dict[int, int] = {}      # line number -> its first piece; last_of: -> its last piece
+    last_of: dict[int, int] = {}
+    for i, ln in enumerate(lines):
+        by_number.setdefault(ln.number, i)
+        last_of[ln.number] = i
     out: list[Chunk] = []
     for chapter in chapters:
         for prog in chapter.programmes:
             parts: list[Chunk] = []
             for section in prog.sections:
                 parts.extend(chunk_section(lines, by_number, file=file, path=path, fmt=fmt, page_exact=page_exact,
-                                           meta=meta, chapter=chapter, prog=prog, section=section))
+                                           meta=meta, chapter=chapter, prog=prog, section=section,
+                                           last_of=last_of))
             out.extend(merge_small(parts, meta, chapter, prog))
+    # Parts of one split line share its line range: number them so that ids stay unique.
+    seen: dict[str, int] = {}
+    for c in out:
+        n = seen[c.id] = seen.get(c.id, 0) + 1
+        if n > 1:
+            c.id = f"{c.id}#{n}"
     return out

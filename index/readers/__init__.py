@@ -25,8 +25,11 @@ def sniff_format(path: Path, head: bytes) -> str:
     return "txt"
 
 
-def read(path: str | Path) -> SourceText:
-    """Read any supported file; raises ``ReadError`` with a reason when it cannot."""
+def read(path: str | Path, max_chars: int | None = None) -> SourceText:
+    """Read any supported file; raises ``ReadError`` with a reason when it cannot.
+
+    ``max_chars``: a text file is read only as far as that many characters (the caller cuts
+    other formats after reading; their readers bound what they decompress)."""
     p = Path(path)
     try:
         with p.open("rb") as fh:
@@ -39,7 +42,7 @@ def read(path: str | Path) -> SourceText:
     if kind == "txt":
         from index.readers.text import read_text
 
-        return read_text(p)
+        return read_text(p, max_chars)
     if kind == "pdf":
         from index.readers.pdf import read_pdf
 
