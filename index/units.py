@@ -287,6 +287,8 @@ def extract_units(lines: list[Line], chapters: list[Chapter], meta: DocumentMeta
                                       fact_years=[cy] if cy else [], end_line=used[-1].number, **fields))
                     consumed.update(u.number for u in used)
 
+    parents: list[tuple[int, str]] = []   # open item lines above: (depth, text)
+    parent_key = None
     for ln in lines:
         text = ln.text
         if not text.strip() or ln.number in consumed:
@@ -308,6 +310,16 @@ def extract_units(lines: list[Line], chapters: list[Chapter], meta: DocumentMeta
             continue  # a "(단위: 천원)" line is a caption, not a fact
         fields, cy = base(ln, chunk, ch, prog, heading)
         shown = collapse_ws(strip_html(text).replace("**", ""))
+        # a sub-item ("- 강남성심병원 외 3개 기관") is read with the item above it ("○ 협력 기관 통·번역 …")
+        if parent_key != key:
+            parents, parent_key = [], key
+        depth = _depth(text)
+        if depth is not None:
+            while parents and parents[-1][0] >= depth:
+                parents.pop()
+            if parents:
+                fields["context"] += " · " + parents[-1][1][:80]
+            parents.append((depth, shown))
         if not _HANGUL_WORD.search(shown) and not re.search(r"\d", shown):
             continue
         fact_years = sorted({cy} | set(years_in(shown))) if cy else years_in(shown)
@@ -320,6 +332,18 @@ def extract_units(lines: list[Line], chapters: list[Chapter], meta: DocumentMeta
     return units
 
 
+_MARKS = {"□": 0, "■": 0, "○": 1, "ㅇ": 1, "◦": 1, "❍": 1, "▣": 1, "◎": 1, "-": 2, "–": 2, "•": 2, "∙": 3, "·": 3,
+          "※": 3, "*": 3}
+
+
+def _depth(text: str) -> int | None:
+    """An item line's depth from its marker (□ > ○ > - > ·) and indentation; None for other lines."""
+    stripped = text.lstrip(" \t")
+    if not stripped or stripped[0] not in _MARKS:
+        return None
+    return _MARKS[stripped[0]] * 4 + min(len(text) - len(stripped), 3)
+
+
 def _programme_label(prog, by_number: dict[int, Line]) -> str | None:
     """A programme's title, or where it has none, its opening (purpose) sentence."""
     if prog is None:
@@ -329,7 +353,7 @@ def _programme_label(prog, by_number: dict[int, Line]) -> str | None:
     for n in range(prog.start, prog.end + 1):
         ln = by_number.get(n)
         if ln is not None and ln.text.strip() and not ln.text.strip().startswith("□"):
-            return collapse_ws(ln.text)[:80]
+            return collapse_ws(ln.text)[:200]
     return None
 
 

@@ -112,10 +112,27 @@ def plain_amount(value: str, unit: str | None = None) -> str | None:
     return f"≈ {sign}{' '.join(parts)} 원"
 
 
-def is_place(text: str) -> bool:
-    """Does a value name a place, an organisation or a name (not only a date, count or activity)?"""
+def is_place(text: str, asked: list[str] = (), proper=None) -> bool:
+    """Does a value name a place, an organisation or a name (not only a date, count or activity),
+    beyond the words the question itself used? ``proper`` (text -> proper nouns) adds kiwi's NNP."""
     bare = _DATE.sub(" ", _COUNT.sub(" ", text))
-    return bool(_PLACE_WORD.search(bare))
+    for w in sorted(asked, key=len, reverse=True):
+        if len(w) >= 2:
+            bare = re.sub(re.escape(w), " ", bare, flags=re.IGNORECASE)
+    if _PLACE_WORD.search(bare):
+        return True
+    return bool(proper and proper(bare))
+
+
+_PROSE_END = re.compile(r"(?:함|임|음|다|됨|요)\.?\s*$")
+
+
+def is_list_value(text: str) -> bool:
+    """Two or more short items, not a sentence that happens to hold commas."""
+    if _PROSE_END.search(text):
+        return False
+    items = [x for x in _LIST_SPLIT.split(text) if x.strip()]
+    return len(items) >= 2 and all(len(x) <= 30 for x in items)
 
 
 def counter_ok(value: str, counter: str | None) -> bool:
@@ -126,10 +143,11 @@ def counter_ok(value: str, counter: str | None) -> bool:
 
 
 def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None = None,
-              words: list[str] = ()) -> list[Value]:
-    """Values of the asked kind in a unit: regex over a line, the fitting cells of a row."""
+              words: list[str] = (), proper=None) -> list[Value]:
+    """Values of the asked kind in a unit: regex over a line, the fitting cells of a row.
+    ``words``: the question's own words (pick cells; a name must add to them)."""
     if unit.kind == "row":
-        return _cell_values(unit, kind, facets, counter, words)
+        return _cell_values(unit, kind, facets, counter, words, proper)
     text = unit.text
     found: list[Value] = []
     if kind in ("amount", "comparison"):
@@ -152,12 +170,13 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
         if ":" in text:
             i = text.index(":")
             rest = text[i + 1:].strip()
-            if rest and (kind != "place" or is_place(rest)):
+            ok = (kind != "place" or is_place(rest, words, proper)) and (kind != "list" or is_list_value(rest))
+            if rest and ok:
                 s = text.index(rest, i)
                 found.append(Value(rest, s, s + len(rest)))
-        elif kind == "place" and is_place(text):
+        elif kind == "place" and is_place(text, words, proper):
             found.append(Value(text, 0, len(text)))
-        elif kind == "list" and len(_LIST_SPLIT.split(text)) >= 3:
+        elif kind == "list" and len(_LIST_SPLIT.split(text)) >= 3 and is_list_value(text):
             found.append(Value(text, 0, len(text)))
     if not unit.aligned and kind in ("count", "amount", "rate"):
         # "정 원 12 1 4 3 3 1": the first number after the label is the total, the rest are guesses
@@ -171,7 +190,7 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
 
 
 def _cell_values(unit: Unit, kind: str, facets: list[str], counter: str | None = None,
-                 words: list[str] = ()) -> list[Value]:
+                 words: list[str] = (), proper=None) -> list[Value]:
     out = []
     for (header, cell), year in zip(unit.cells, unit.cell_years or [None] * len(unit.cells)):
         h = header.replace(" ", "")
@@ -195,7 +214,7 @@ def _cell_values(unit: Unit, kind: str, facets: list[str], counter: str | None =
             ok = bool(_DATE.search(raw))
             text = raw
         else:
-            ok = not numeric and (kind != "place" or is_place(raw))
+            ok = not numeric and (kind != "place" or is_place(raw, words, proper))
             text = raw
         if ok:
             out.append(Value(text, year=year, number=number_of(raw) if numeric else None, header=header))
@@ -226,7 +245,7 @@ def _coverage(q: Question, evidence: str, idf: dict[str, float]) -> tuple[float,
 
 
 def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
-                passage_rank: dict[str, int], kind: str) -> list[Candidate]:
+                passage_rank: dict[str, int], kind: str, proper=None) -> list[Candidate]:
     out = []
     for u in units:
         if q.departments and (u.department or "").replace(" ", "") not in {d.replace(" ", "") for d in q.departments}:
@@ -237,16 +256,18 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
         found = len(q.specific) - len(missing)
         if missing and not (len(missing) == 1 and found >= 2):
             continue
-        facet_ev = ev + "|" + evidence_text(" ".join(h for h, _ in u.cells))
+        # a measure word (총액, 정원, 집행) must be in the unit itself: its text, headers, label or section
+        facet_ev = evidence_text(" ".join([h for h, _ in u.cells] + [u.label or "", u.section or ""])
+                                 if u.kind == "row" else u.text + " " + (u.section or ""))
         if any(not re.search(FACET_EVIDENCE.get(f, re.escape(f)), facet_ev) for f in q.facets):
             continue
-        vals = values_of(u, kind, q.facets, q.counter, _words(q.text))
+        vals = values_of(u, kind, q.facets, q.counter, _words(q.text) + q.terms, proper)
         if kind != "topic" and not vals:
             continue
         own_hits = sum(1 for t in q.specific if t in own)
         facet_hits = sum(1 for f in q.facets if f in own or f in (u.label or "").replace(" ", ""))
         rank = passage_rank.get(u.chunk_id, 99)
-        score = covered * 2 + own_hits / max(1, len(q.specific)) + 0.5 * facet_hits + 1.0 / (1 + rank)
+        score = covered * 2 + 2 * own_hits / max(1, len(q.specific)) + 0.5 * facet_hits + 1.0 / (1 + rank)
         if q.chapter_kind and u.chapter_kind == q.chapter_kind:
             score += 0.3
         conf = "high" if not missing and u.aligned else "medium"
@@ -296,16 +317,16 @@ def topic_label(q: Question) -> str:
 
 
 def choose(q: Question, units: list[Unit], idf: dict[str, float],
-           passage_rank: dict[str, int], programmes: list[AnswerItem] | None = None) -> AnswerResult:
+           passage_rank: dict[str, int], programmes: list[AnswerItem] | None = None, proper=None) -> AnswerResult:
     """The answer to ``q`` from ``units`` (those of the top passages and their neighbours)."""
     if q.kind == "list" and programmes:
         return _list_answer(q, programmes)
     kind = "amount" if q.kind == "comparison" else q.kind
     if q.kind == "comparison":
-        return _comparison(q, units, idf, passage_rank)
+        return _comparison(q, units, idf, passage_rank, proper)
     if kind == "topic" and not q.specific:
         return AnswerResult(q, None, "질문에서 찾을 내용을 알아내지 못했습니다. 사업명이나 항목을 넣어 다시 물어보세요.")
-    cands = _candidates(q, units, idf, passage_rank, kind)
+    cands = _candidates(q, units, idf, passage_rank, kind, proper)
     if not cands:
         return AnswerResult(q, None, "보고서에서 찾지 못했습니다.")
     if q.years:
@@ -338,11 +359,11 @@ def _same_fact(a: Candidate, b: Candidate) -> bool:
     return bool(la) and la.replace(" ", "") == lb.replace(" ", "")
 
 
-def _comparison(q: Question, units, idf, passage_rank) -> AnswerResult:
+def _comparison(q: Question, units, idf, passage_rank, proper=None) -> AnswerResult:
     kind = "amount" if any(w in q.text for w in ("예산", "얼마", "금액", "원")) or not q.facets else "count"
     if any(w in q.text for w in ("명", "인원", "정원", "현원")):
         kind = "count"
-    cands = _candidates(q, units, idf, passage_rank, kind)
+    cands = _candidates(q, units, idf, passage_rank, kind, proper)
     if not cands:
         return AnswerResult(q, None, "보고서에서 찾지 못했습니다.")
     years = sorted(set(q.years), reverse=True)

@@ -50,7 +50,11 @@ class Answerer:
         units = [u for cid in ids for u in self.by_chunk.get(cid, [])]
         idf = self.searcher._idf(set(q.specific)) if q.specific else {}
         programmes = self.programmes(q) if q.kind == "list" and _asks_programmes(q) else None
-        return choose(q, units, idf, rank, programmes)
+        return choose(q, units, idf, rank, programmes, proper=self.proper_nouns)
+
+    def proper_nouns(self, text: str) -> list[str]:
+        """kiwi's proper nouns (NNP) in a value: "카자흐스탄", "기시와다시"."""
+        return [t.form for t in self.searcher.tokenizer.kiwi.tokenize(text) if t.tag == "NNP" and len(t.form) >= 2]
 
     def programmes(self, q: Question) -> list[AnswerItem]:
         """The programmes of the department(s), year(s) and chapter kind a list question names."""

@@ -40,7 +40,7 @@ _GENERIC = set("""
 예산 금액 비용 사업비 소요 소요예산 천원 원 억 만 규모 인원 수 정원 현원 인력
 일정 기간 시기 날짜 월 일 년 년도 연도 올해 작년 내년 금년 전년 전년도 재작년
 사업 사업들 관련 내용 현황 계획 실적 추진 추진계획 추진실적 주요 주요업무 보고 업무 신규 중점
-수 명 개 회 곳 건 번 등 및 중 것 거 좀 더 총 약 각 안 내 외 후 전 간 때 자리 총액 기준 얼마씩 각각
+수 명 개 회 곳 건 번 액 나라 등 및 중 것 거 좀 더 총 약 각 안 내 외 후 전 간 때 자리 총액 기준 얼마씩 각각
 구 구청 구의회 영등포 영등포구 우리 우리구 과 부서 담당 팀 알려 알리 주 하 되 있 없 보 받 들 대하 대한
 비교 차이 대비 증감 증가 감소 늘 줄 변화 달라지 전체 총 모두 전부 다 각 각각 대략 약
 비율 률 율 퍼센트 프로 목록 종류 장소 위치 주소 이름 명칭 기관 도시
@@ -130,7 +130,7 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
     named = [d.replace(" ", "") for d in depts] + [a for a in aliases if a in compact]
     specific = []
     for t in (a.text for a in analysed if a.tag in _NOUN_TAGS):
-        if t in _GENERIC or any(t in d for d in named) or t.isdigit():
+        if t in _GENERIC or t in FACETS or any(t in d for d in named) or t.isdigit():
             continue
         if re.fullmatch(r"\d{2,4}년?|\d+", t):
             continue

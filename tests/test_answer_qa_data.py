@@ -99,7 +99,7 @@ def test_counts():
 
 
 def test_coverage_of_all_reports():
-    files = {p.name for p in CORPUS.glob("*.txt")}
+    files = {p.name for p in CORPUS.glob("*.txt") if p.name not in ("userdict.txt", "aliases.txt")}
     gold_files = {g["file"] for r in ANSWERS for g in r["gold"]}
     topic_files = {f for r in NEAR_MISSES for f in r["topic_files"]}
     assert gold_files == files

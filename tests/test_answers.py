@@ -1,0 +1,148 @@
+"""Answers end to end on corpus/: each answer kind, honest not-found, JSON shape, monotone labels."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from search.answer import plain_amount
+from search.service import SearchService
+
+FILE_2022 = "000_bb8b9f25a68228af.txt"   # 비전협력과, 2022
+FILE_2023 = "001_d2cafe401e804f46.txt"   # 비전협력과, 2023 (layout-text tables)
+FILE_2019 = "004_0c03f9222fb96e53.txt"   # 사회적경제과, 2019
+
+
+@pytest.fixture(scope="module")
+def service(bm25_searcher):
+    return SearchService(bm25_searcher)
+
+
+def ask(service, q, **kw):
+    return service.ask(q, top_k=kw.pop("top_k", 5), **kw)
+
+
+def test_budget_table_row_with_its_header(service):
+    res = ask(service, "22년 의료관광 활성화 예산 얼마야?")
+    a = res.answer
+    assert a is not None and a["kind"] == "amount" and a["confidence"] == "high"
+    assert a["value"] == "487,492천원"
+    assert a["source"] == {"file": FILE_2022, "lines": [59, 59], "page": None}
+    assert "예산액 487,492" in a["text"] and "(단위: 천원)" in a["text"]
+    assert a["reading"] == "≈ 4억 8,749만 원"
+
+
+def test_soyo_yesan_line(service):
+    a = ask(service, "국내외 도시교류 네트워크 확대 사업 22년 소요예산 얼마 들어?").answer
+    assert a["value"] == "109,588천원" and a["source"]["lines"] == [102, 102]
+    assert a["text"].startswith("□ 소요예산")
+
+
+def test_headcount_cell_of_a_letter_spaced_table(service):
+    """"정 원" is a letter-spaced row label; the total (계) column answers "몇 명"."""
+    a = ask(service, "2022년 비전협력과 정원 몇 명?").answer
+    assert a["kind"] == "count" and a["value"] == "15" and a["source"]["lines"] == [38, 38]
+
+
+def test_headcount_without_a_year_gives_the_latest_first_and_other_years_as_items(service):
+    a = ask(service, "비전협력과 정원 몇 명이야?").answer
+    years = [i["year"] for i in a["items"]]
+    assert years == sorted(years, reverse=True) and years[0] == 2023 and 2022 in years
+    assert a["year"] == 2023 and a["value"] == "12"
+    assert a["confidence"] == "medium"  # 2023's table lost its empty cells: only the total is read
+
+
+def test_date(service):
+    a = ask(service, "무중력지대 개관 언제야?").answer
+    assert a is not None and a["kind"] == "date" and a["value"] == "7월중"
+    assert a["source"] == {"file": FILE_2019, "lines": [265, 265], "page": None}
+
+
+def test_list_of_one_departments_programmes(service):
+    a = ask(service, "비전협력과 22년 주요업무 추진계획 사업 뭐뭐 있어?").answer
+    assert a["kind"] == "list"
+    titles = [i["value"] for i in a["items"]]
+    assert titles == ["국내·외 도시교류 네트워크 확대", "평화통일·남북교류협력 기반조성", "여의도 국제금융중심지 활성화",
+                      "여의도 국제금융중심지 위상 강화", "스마트메디컬특구 활성화", "의료관광 기반조성"]
+    assert not {"조직", "인력", "예산현황", "주요시설 및 장비"} & set(titles)
+    assert all(i["citation"].endswith(f"{FILE_2022}:{i['source']['lines'][0]}") for i in a["items"])
+
+
+def test_two_year_comparison_with_difference(service):
+    a = ask(service, "22년 의료관광 예산 작년보다 얼마 늘었어?").answer
+    assert a["kind"] == "comparison"
+    assert [(i["year"], i["value"]) for i in a["items"]] == [(2022, "487,492천원"), (2021, "289,673천원")]
+    assert "+197,819천원" in a["note"] and "+68.3%" in a["note"]
+
+
+def test_comparison_across_two_reports(service):
+    a = ask(service, "비전협력과 기본경비 22년, 23년 얼마씩이야?").answer
+    got = {(i["year"], i["value"], i["source"]["file"]) for i in a["items"]}
+    assert got == {(2023, "88,250천원", FILE_2023), (2022, "83,624천원", FILE_2022)}
+
+
+@pytest.mark.parametrize("q", [
+    "기시와다시랑 자매결연 몇 년도에 맺었어?",        # the partner city is there, the year is not
+    "의료특구 전담기관 어디에 세워?",                 # when, but not where
+    "봄업프로젝트 참여 인원 몇 명이야?",              # 2회 is a count of events, not of people
+])
+def test_near_miss_is_not_found_and_nothing_is_high(service, q):
+    res = ask(service, q)
+    assert res.answer is None and res.answer_message
+    assert all(h.confidence != "high" for h in res.hits)
+
+
+def test_a_year_that_is_not_indexed_says_which_years_have_it(service):
+    res = ask(service, "2024년 청년 관련 예산 얼마야?")
+    assert res.answer is None
+    assert res.answer_message.startswith("2024년 청년") and "2019" in res.answer_message
+    assert all(h.confidence != "high" for h in res.hits)
+
+
+def test_confidence_never_rises_as_rank_falls(service):
+    order = {"high": 0, "medium": 1, "low": 2}
+    for q in ("반려견 놀이터 조성 사업", "외국인 환자를 대상으로 하는 사업은?", "주민참여예산 운영 실적",
+              "22년 의료관광 예산 얼마야?"):
+        levels = [order[h.confidence] for h in ask(service, q, top_k=8).hits]
+        assert levels == sorted(levels), q
+
+
+def test_passages_holding_the_specific_terms_lead(service):
+    res = ask(service, "반려견 놀이터 조성 사업")
+    assert res.answer is None and all(h.confidence == "low" for h in res.hits)
+
+
+def test_answer_in_json_envelope(service):
+    env = ask(service, "22년 의료관광 활성화 예산 얼마야?").to_dict()
+    assert list(env)[:5] == ["id", "question", "notices", "answer", "answer_message"]
+    a = env["answer"]
+    assert set(a) >= {"text", "value", "kind", "citation", "source", "confidence"}
+    assert "items" not in a  # only list and comparison answers have items
+    miss = ask(service, "반려견 놀이터 조성 사업").to_dict()
+    assert miss["answer"] is None and miss["answer_message"]
+
+
+def test_batch_and_service_give_the_same_answer(service, bm25_dir, tmp_path):
+    from cli import main
+
+    qs = tmp_path / "q.txt"
+    qs.write_text("22년 의료관광 활성화 예산 얼마야?\n기시와다시랑 자매결연 몇 년도에 맺었어?\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", str(qs), "--index-dir", str(bm25_dir), "-o", str(out)]) == 0
+    lines = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert lines[0]["answer"] == ask(service, "22년 의료관광 활성화 예산 얼마야?").to_dict()["answer"]
+    assert lines[1]["answer"] is None and lines[1]["answer_message"]
+
+
+def test_ask_prints_the_answer_line_first(bm25_dir, capsys):
+    from cli import main
+
+    assert main(["ask", "22년 의료관광 활성화 예산 얼마야?", "--index-dir", str(bm25_dir)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("답 (금액, 신뢰도 높음): 487,492천원")
+
+
+@pytest.mark.parametrize("value, reading", [("487,492천원", "≈ 4억 8,749만 원"), ("△45,025천원", "≈ 감소 4,502만 원"),
+                                            ("9,000원", None)])
+def test_plain_reading_of_amounts(value, reading):
+    assert plain_amount(value) == reading
