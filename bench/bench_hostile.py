@@ -173,7 +173,7 @@ def run_one(target: Path, label: str, tmp: Path, model, models) -> None:
     shutil.rmtree(idx, ignore_errors=True)
     before = vm_rss_mb()
     reset_peak()
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     try:
         rep = build([target], idx, model=model, models=models)
         what = f"색인 {rep.chunks}개 구절"
@@ -184,8 +184,8 @@ def run_one(target: Path, label: str, tmp: Path, model, models) -> None:
         what = "건너뜀"
         why = [msg[msg.index(" (") + 2:-1] if msg.startswith("nothing to index") and " (" in msg
                else f"{type(exc).__name__}: {msg}"]
-    dt = time.perf_counter() - t
-    print(f"{display_name(label)[:48]:48s} {dt:7.1f} s  {vm_hwm_mb():6.0f} MB (before {before:4.0f})  {what}"
+    dt, cpu = time.perf_counter() - t, time.process_time() - cpu
+    print(f"{display_name(label)[:48]:48s} {dt:6.1f} s (cpu {cpu:5.1f} s) {vm_hwm_mb():6.0f} MB (before {before:4.0f})  {what}"
           + "".join(f" · {w}" for w in why), flush=True)
 
 
@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> None:
             models.encoder(model).dim
         models.tokenizer().kiwi  # load kiwi before timing files
         print(f"hostile corpus (BM25-only builds; the 1 MB-line and {args.big_mb} MB files with {model}, loaded "
-              f"in {time.perf_counter() - t:.1f} s)\nper file: build wall time, peak RSS during it (RSS before), "
+              f"in {time.perf_counter() - t:.1f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)\n"
+              "per file: build wall time (CPU time of this process: all threads), peak RSS during it (RSS before), "
               "outcome", flush=True)
         for f in hostile_files(tmp / "bad"):
             run_one(f, f.name, tmp, "none", models)
@@ -240,7 +241,8 @@ def main(argv: list[str] | None = None) -> None:
             run_one(big, f"{big.name} ({big.stat().st_size / 1e6:.0f} MB, made in {gen:.0f} s)", tmp, model, models)
     import resource
 
-    print(f"hostile corpus: peak RSS of the whole run {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print(f"hostile corpus: peak RSS of the whole run {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
+          f"load average now {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -253,3 +253,25 @@ def test_symlink_into_the_corpus_is_followed(tmp_path):
     # a link named on the command line is the user's choice
     files, skipped = collect_files([corpus / "link.txt"])
     assert files == [corpus / "link.txt"] and skipped == []
+
+
+def test_cli_prints_no_control_sequences_and_one_line_names(tmp_path):
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "evil\nname.txt").write_text(
+        "□ 사업개요\n반려견 놀이터 조성 \x1b]0;pwned\x07\x1b[2J 예산 3억원\n", encoding="utf-8")
+    (corpus / "passwd.txt").symlink_to("/etc/passwd")
+    root = Path(__file__).resolve().parent.parent
+    idx = tmp_path / "idx"
+    r = subprocess.run([sys.executable, "-m", "cli", "index", str(corpus), "--index-dir", str(idx), "--model", "none"],
+                       capture_output=True, text=True, cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert "evil\\nname.txt" in r.stderr and OUTSIDE_LINK in r.stderr
+    r = subprocess.run([sys.executable, "-m", "cli", "ask", "반려견 놀이터 예산", "--index-dir", str(idx), "--mode", "bm25"],
+                       capture_output=True, text=True, cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout and "반려견 놀이터" in r.stdout
+    assert all(line.startswith(("    ", "[", "답", "  ")) or not line for line in r.stdout.splitlines()[1:]), r.stdout
