@@ -1,15 +1,16 @@
 """kosearch web app: search the council work reports from a browser (Gradio).
 
 ``python app.py`` or ``kosearch serve`` start it on http://127.0.0.1:7860. The index is opened
-once at start (``Searcher.open`` + ``warmup``); every request reuses it. The UI only calls
-``Searcher.search``; a named API endpoint ``search`` returns the ``kosearch batch`` JSON.
+once at start (``Searcher.open`` + ``warmup``); every request reuses it.
+
+UI only: HTML rendering (pure functions), ``Handlers`` (what each event does, through
+``search.service.SearchService``; tests call it directly) and ``build_app`` (wiring components).
+Result formats (JSON, CSV, Markdown) come from ``search.present``; limits from ``index.config``.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import html
-import json
 import logging
 import os
 import shutil
@@ -21,13 +22,13 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-DEFAULT_INDEX = ".kosearch/index"
+from index.config import DEFAULT_INDEX_DIR, DEFAULT_TOP_K, KIND_LABELS, UI_MAX_TOP_K
+from search.present import CONFIDENCE_KO, NO_MATCH, NO_MATCH_CLOSEST, all_low
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 CONCURRENCY = 2          # searches running at once (each holds the encoder / BM25 scratch memory)
 QUEUE_SIZE = 64          # requests waiting beyond that; more get "queue is full"
-UI_MAX_TOP_K = 20
-API_MAX_TOP_K = 50
 SECTION_MAX_CHARS = 20_000
 EXPORT_TTL_S = 3600
 AUTH_ENV = "KOSEARCH_AUTH"
@@ -40,11 +41,9 @@ EXAMPLES = [
     "주민참여예산 운영 실적",
 ]
 ALL = "전체"
-KIND_CHOICES = [(ALL, "all"), ("계획", "plan"), ("실적", "results"), ("신규", "new")]
+KIND_CHOICES = [(ALL, "all")] + [(KIND_LABELS[k], k) for k in ("plan", "results", "new")]
 VIEW_PASSAGES = "구절별 보기"
 VIEW_PROGRAMMES = "사업별 보기"
-CONFIDENCE_KO = {"high": "높음", "medium": "보통", "low": "낮음"}
-NO_MATCH = "관련 내용을 찾지 못했습니다"
 
 log = logging.getLogger("kosearch.app")
 
@@ -96,6 +95,10 @@ CSS = """
 #ks-results .ks-cite { display: flex; flex-wrap: wrap; gap: 6px 10px; align-items: center; margin-top: 10px;
   padding-top: 8px; border-top: 1px dashed var(--ks-border); font-size: 0.88em; }
 #ks-results .ks-cite-text { flex: 1 1 320px; overflow-wrap: anywhere; color: var(--ks-text); }
+#ks-results .ks-answer { border: 2px solid var(--ks-low-bd); border-radius: 10px; padding: 12px 14px; margin: 0 0 14px; }
+#ks-results .ks-answer-value { font-size: 1.25em; margin: 6px 0; }
+#ks-results .ks-answer-line { margin: 4px 0; }
+#ks-results .ks-answer-sub { opacity: .75; font-size: .9em; }
 #ks-results .ks-copy { border: 1px solid var(--ks-low-bd); background: var(--ks-btn-bg); color: var(--ks-text);
   border-radius: 6px; padding: 3px 10px; cursor: pointer; font-size: 0.9em; white-space: nowrap; }
 #ks-results .ks-copy:hover { background: var(--ks-btn-hover); }
@@ -168,6 +171,32 @@ def message_html(text: str, kind: str = "info") -> str:
     return f'<div class="ks-msg ks-msg-{kind}" role="status">{esc(text)}</div>'
 
 
+def answer_html(answer: dict | None, message: str | None) -> str:
+    """The answer card above the passages: the value highlighted, its line, citation and copy
+    button; or the not-found line at the top when the reports do not say."""
+    from search.present import KIND_KO, NOT_FOUND, answer_summary
+
+    if answer is None:
+        return (f'<div class="ks-answer ks-answer-none" role="status"><b>답:</b> '
+                f'{esc(message or NOT_FOUND + ".")} <span class="ks-answer-sub">아래는 관련 구절이며 답이 아닐 수 있습니다.</span></div>')
+    text = answer["text"]
+    span = answer.get("highlight")
+    line = (esc(text[:span[0]]) + "<mark>" + esc(text[span[0]:span[1]]) + "</mark>" + esc(text[span[1]:])
+            if span else esc(text))
+    items = "".join(f"<li>{esc(str(i.get('year') or '') + ' ' + (i.get('value') or i['text']))} "
+                    f"<span class='ks-cite'>{esc(i['citation'])}</span></li>" for i in answer.get("items") or [])
+    level = answer["confidence"]
+    return (f'<div class="ks-answer" role="region" aria-label="답">'
+            f'<div class="ks-answer-head"><b>답 ({esc(KIND_KO.get(answer["kind"], ""))})</b> '
+            f'<span class="ks-badge {esc(level)}">신뢰도 {esc(CONFIDENCE_KO.get(level, ""))}</span></div>'
+            f'<div class="ks-answer-value"><mark>{esc(answer_summary(answer))}</mark></div>'
+            + (f'<div class="ks-answer-line">{line}</div>' if answer["kind"] != "list" else "")
+            + (f"<ol class='ks-answer-items'>{items}</ol>" if items else "")
+            + f'<div class="ks-cite">출처: {esc(answer["citation"])} '
+            f'<button type="button" class="ks-copy" data-cite="{esc(answer["citation"])}" aria-label="답 출처 복사">출처 복사</button>'
+            f"</div></div>")
+
+
 def section_html(section: str, passage: str) -> str:
     """The whole subsection, escaped, with the passage itself tinted."""
     if len(section) > SECTION_MAX_CHARS:
@@ -233,8 +262,8 @@ def results_html(question: str, hits, contexts: list, *, grouped: bool = False,
         out.append(message_html(f"{NO_MATCH}. 다른 낱말로 묻거나 필터를 풀어 보세요.", "nomatch"))
         out.append("</div>")
         return "".join(out)
-    if all(h.confidence == "low" for h in hits):
-        out.append(message_html(f"{NO_MATCH}. 아래는 가장 가까운 구절이며 질문의 답이 아닐 수 있습니다.", "nomatch"))
+    if all_low(hits):
+        out.append(message_html(NO_MATCH_CLOSEST, "nomatch"))
     summary = f"질문 “{esc(question)}” · 결과 {len(hits)}건" + (f" · 필터: {esc(filters)}" if filters else "")
     out.append(f'<div class="ks-summary">{summary}</div>')
     if grouped:
@@ -375,98 +404,129 @@ class IndexState:
             return self._changed
 
 
-def build_app(searcher):
-    """The Gradio Blocks over an index (a ``Searcher`` or ``LiveSearcher``); all state lives in
-    here or in the session. A rebuilt index is picked up on the next question."""
-    import gradio as gr
+class Handlers:
+    """What each UI event and the API endpoint do; plain methods over a ``LiveSearcher``.
 
-    from index.store import IndexStoreError
-    from search import export
-    from search.live import LiveSearcher
-    from search.searcher import QueryError, clean_query
+    Searching goes through ``SearchService`` (validate -> search -> present); the session state
+    kept for export is the JSON envelope of ``search.present``.
+    """
 
-    live = searcher if isinstance(searcher, LiveSearcher) else LiveSearcher(searcher)
-    slot = {"state": IndexState(live.current)}
-    export_root = Path(tempfile.mkdtemp(prefix="kosearch-export-"))
+    def __init__(self, searcher):
+        from search.live import LiveSearcher
+        from search.service import SearchService
 
-    def current() -> IndexState:
-        s = live.current
-        if slot["state"].searcher is not s:
-            slot["state"] = IndexState(s)
-        return slot["state"]
+        self.live = searcher if isinstance(searcher, LiveSearcher) else LiveSearcher(searcher)
+        self.service = SearchService(self.live)
+        self._state = IndexState(self.live.current)
+        self.export_root = Path(tempfile.mkdtemp(prefix="kosearch-export-"))
 
-    def ui_search(question, year, department, kind, top_k, view):
+    def current(self) -> IndexState:
+        s = self.live.current
+        if self._state.searcher is not s:
+            self._state = IndexState(s)
+        return self._state
+
+    def ui_search(self, question, year, department, kind, top_k, view):
         """Results page, session state for export, and a cleared download (it belonged to the last question)."""
+        from search.service import USER_ERRORS
+
         grouped = view == VIEW_PROGRAMMES
-        try:
-            q, notices = clean_query(question)
-        except QueryError as exc:
-            return message_html(str(exc), "warn"), None, None
         filters, desc = _filters(year, department, kind)
         try:
-            k = max(1, min(UI_MAX_TOP_K, int(top_k or 5)))
+            k = max(1, min(UI_MAX_TOP_K, int(top_k or DEFAULT_TOP_K)))
         except (TypeError, ValueError):
-            k = 5
+            k = DEFAULT_TOP_K
         try:
-            st = current()
-            hits = st.searcher.search(q, top_k=k, group_by="programme" if grouped else None, **filters)
-            page = results_html(q, hits, [st.context_for(h.chunk) for h in hits], grouped=grouped, notices=notices,
-                                filters=desc)
-            state = {"question": q, "grouped": grouped, "filters": desc, "results": [h.to_dict() for h in hits]}
-        except QueryError as exc:
+            st = self.current()
+            res = self.service.ask(question, top_k=k, group_by="programme" if grouped else None, **filters)
+            page = results_html(res.question, res.hits, [st.context_for(h.chunk) for h in res.hits], grouped=grouped,
+                                notices=res.notices, filters=desc)
+            if not grouped:
+                page = answer_html(res.answer, res.answer_message) + page
+            state = {**res.to_dict(), "grouped": grouped, "filters": desc}
+        except USER_ERRORS as exc:
             return message_html(str(exc), "warn"), None, None
-        except IndexStoreError as exc:
-            return message_html(f"색인 문제: {exc}", "warn"), None, None
         except Exception:
-            log.exception("search failed for %r", q[:80])
+            log.exception("search failed for %r", str(question)[:80])
             return (message_html("검색 중 문제가 발생했습니다. 잠시 뒤 다시 시도하거나 관리자에게 알려 주세요.", "warn"),
                     None, None)
         return page, state, None
+
+    def _export_path(self, suffix: str) -> Path:
+        _prune(self.export_root)
+        d = self.export_root / uuid.uuid4().hex
+        d.mkdir(parents=True)
+        return d / f"kosearch-{datetime.now():%Y%m%d-%H%M%S}{suffix}"
+
+    def export_csv(self, state) -> str | None:
+        """The CSV of the last results (search.present: BOM, Korean headers, formula guard); None without one."""
+        from search import present
+
+        if not state or "results" not in state:
+            return None
+        p = self._export_path(".csv")
+        p.write_text(present.to_csv(state["question"], state["results"], id=state.get("id") or "",
+                                    answer=state.get("answer"), answer_message=state.get("answer_message")),
+                     encoding="utf-8")
+        return str(p)
+
+    def export_md(self, state) -> str | None:
+        from search import present
+
+        if not state or "results" not in state:
+            return None
+        p = self._export_path(".md")
+        p.write_text(present.to_markdown(state["question"], state["results"], grouped=state.get("grouped", False),
+                                         filters=state.get("filters", ""), index_info=self.current().info,
+                                         notices=state.get("notices") or (), answer=state.get("answer"),
+                                         answer_message=state.get("answer_message")), encoding="utf-8")
+        return str(p)
+
+    def status_now(self, max_age: float = 30.0) -> str:
+        st = self.current()
+        return status_html(st.searcher, st.changed_files(max_age), self.live.reload_error)
+
+    def api_search(self, question, top_k=DEFAULT_TOP_K, year=None, department=None, chapter_kind=None) -> str:
+        """The ``search`` endpoint's JSON (a string); raises the service's errors."""
+        from search import present
+
+        res = self.service.ask(question, top_k=top_k, year=year or None,
+                               department=department or None, chapter_kind=chapter_kind or None)
+        return present.to_json(res.to_dict())
+
+
+def build_app(searcher):
+    """The Gradio Blocks over an index (a ``Searcher`` or ``LiveSearcher``), wired to ``Handlers``.
+    A rebuilt index is picked up on the next question."""
+    import gradio as gr
+
+    from search.service import USER_ERRORS
+
+    h = Handlers(searcher)
 
     def maybe_search(question, year, department, kind, top_k, view):
         """Filters and the view re-run the search, but only once there is a question."""
         if not (question or "").strip():
             return gr.skip(), gr.skip(), gr.skip()
-        return ui_search(question, year, department, kind, top_k, view)
+        return h.ui_search(question, year, department, kind, top_k, view)
 
-    def _export_path(suffix: str) -> Path:
-        _prune(export_root)
-        d = export_root / uuid.uuid4().hex
-        d.mkdir(parents=True)
-        return d / f"kosearch-{datetime.now():%Y%m%d-%H%M%S}{suffix}"
-
-    def export_csv(state):
-        if not state or "results" not in state:
-            gr.Warning("먼저 검색하세요. 내보낼 결과가 없습니다.")
-            return None
-        p = _export_path(".csv")
-        p.write_text(export.to_csv(state["question"], state["results"]), encoding="utf-8-sig")
-        return str(p)
-
-    def export_md(state):
-        if not state or "results" not in state:
-            gr.Warning("먼저 검색하세요. 내보낼 결과가 없습니다.")
-            return None
-        p = _export_path(".md")
-        p.write_text(export.to_markdown(state["question"], state["results"], grouped=state.get("grouped", False),
-                                        filters=state.get("filters", ""), index_info=current().info), encoding="utf-8")
-        return str(p)
-
-    def status_now(max_age: float = 30.0) -> str:
-        st = current()
-        return status_html(st.searcher, st.changed_files(max_age), live.reload_error)
-
-    def refresh_status():
-        return status_now(max_age=0)
+    def export(fn):
+        def run(state):
+            path = fn(state)
+            if path is None:
+                gr.Warning("먼저 검색하세요. 내보낼 결과가 없습니다.")
+            return path
+        return run
 
     def load_page():
         """On each page load: the index status, and filter choices of the index now in service."""
-        years, depts = current().choices
-        return status_now(), gr.update(choices=years), gr.update(choices=depts)
+        years, depts = h.current().choices
+        return h.status_now(), gr.update(choices=years), gr.update(choices=depts)
 
     def api_search(question: str, top_k: int = 5, year: int | None = None, department: str | None = None,
                    chapter_kind: str | None = None) -> str:
-        """Search the reports. Returns one line of `kosearch batch` JSON: {"id", "question", "results"}.
+        """Search the reports. Returns one line of `kosearch batch` JSON:
+        {"id", "question", "notices", "results", "answer"}.
 
         The JSON comes as a string: each result has ``source.path``, and gradio_client would take any
         dict with a "path" key for a file to download.
@@ -479,22 +539,12 @@ def build_app(searcher):
             chapter_kind: 장 종류 필터: plan | results | new (계획 | 실적 | 신규)
         """
         try:
-            q, _notices = clean_query(question)
-            try:
-                k = int(top_k)
-            except (TypeError, ValueError):
-                raise QueryError("top_k는 정수여야 합니다.") from None
-            if not 1 <= k <= API_MAX_TOP_K:
-                raise QueryError(f"top_k는 1에서 {API_MAX_TOP_K} 사이여야 합니다.")
-            hits = current().searcher.search(q, top_k=k, year=year or None, department=department or None,
-                                             chapter_kind=chapter_kind or None)
-        except (QueryError, IndexStoreError) as exc:
+            return h.api_search(question, top_k, year, department, chapter_kind)
+        except USER_ERRORS as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception:
             log.exception("api search failed")
             raise gr.Error("검색 중 문제가 발생했습니다.", print_exception=False) from None
-        qid = "q-" + hashlib.sha1(q.encode("utf-8")).hexdigest()[:12]
-        return json.dumps({"id": qid, "question": q, "results": [h.to_dict() for h in hits]}, ensure_ascii=False)
 
     with gr.Blocks(title="kosearch · 주요업무보고 검색", analytics_enabled=False) as demo:
         gr.HTML(f"<style>{CSS}</style>", padding=False)
@@ -504,7 +554,7 @@ def build_app(searcher):
                               elem_id="ks-question")
         gr.Examples(EXAMPLES, inputs=question, label="예시 질문")
         with gr.Row():
-            year_choices, dept_choices = slot["state"].choices
+            year_choices, dept_choices = h.current().choices
             year = gr.Dropdown(year_choices, value=ALL, label="연도", min_width=120, elem_id="ks-year")
             department = gr.Dropdown(dept_choices, value=ALL, label="부서", min_width=140, elem_id="ks-dept")
             kind = gr.Radio(KIND_CHOICES, value="all", label="장 종류", min_width=200, elem_id="ks-kind")
@@ -519,22 +569,23 @@ def build_app(searcher):
                 md_btn = gr.Button("요약(Markdown) 만들기", size="sm", elem_id="ks-export-md")
             export_file = gr.File(label="내려받기", interactive=False, elem_id="ks-export-file")
         with gr.Accordion("색인 상태", open=False):
-            status = gr.HTML(status_now(), elem_id="ks-status")
+            status = gr.HTML(h.status_now(), elem_id="ks-status")
             refresh = gr.Button("상태 새로 고침", size="sm")
 
         inputs = [question, year, department, kind, top_k, view]
         common = dict(concurrency_limit=CONCURRENCY, concurrency_id="search", api_visibility="private")
         outputs = [results, last, export_file]
-        gr.on([question.submit], ui_search, inputs, outputs, **common)
+        gr.on([question.submit], h.ui_search, inputs, outputs, **common)
         gr.on([view.change, year.change, department.change, kind.change, top_k.release], maybe_search, inputs,
               outputs, trigger_mode="always_last", **common)
-        csv_btn.click(export_csv, last, export_file, api_visibility="private")
-        md_btn.click(export_md, last, export_file, api_visibility="private")
-        refresh.click(refresh_status, None, status, api_visibility="private")
+        csv_btn.click(export(h.export_csv), last, export_file, api_visibility="private")
+        md_btn.click(export(h.export_md), last, export_file, api_visibility="private")
+        refresh.click(lambda: h.status_now(max_age=0), None, status, api_visibility="private")
         demo.load(load_page, None, [status, year, department], api_visibility="private")
         gr.api(api_search, api_name="search", concurrency_limit=CONCURRENCY, concurrency_id="search")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
-    demo.kosearch_export_dir = export_root  # for tests / cleanup
+    demo.kosearch_export_dir = h.export_root  # for tests / cleanup
+    demo.kosearch_handlers = h
     return demo
 
 
@@ -556,7 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="app.py", description="kosearch 웹 앱 (기본 http://127.0.0.1:7860)")
     p.add_argument("--host", default=DEFAULT_HOST, help="바인딩 주소 (기본 127.0.0.1, 다른 주소는 명시해야 함)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="포트 (기본 7860)")
-    p.add_argument("--index-dir", default=DEFAULT_INDEX, help=f"색인 위치 (기본 {DEFAULT_INDEX})")
+    p.add_argument("--index-dir", default=DEFAULT_INDEX_DIR, help=f"색인 위치 (기본 {DEFAULT_INDEX_DIR})")
     return p
 
 

@@ -1,28 +1,48 @@
 """Read files into outlined, chunked documents; collect a corpus; report what was skipped."""
 from __future__ import annotations
 
-import hashlib
+from dataclasses import replace
 from pathlib import Path
 
+from index import config
 from index.chunking import chunk_outline
+from index.files import file_sha256
 from index.model import Chapter, Document, DocumentMeta, Programme, Section, Skipped, SourceText
 from index.readers import SUPPORTED_SUFFIXES, ReadError, read
 from index.report import parse_report
+from index.units import extract_units
 
 # Files in a corpus folder that are configuration, not reports.
-NOT_REPORTS = {"userdict.txt", "readme.txt", "readme.md"}
+NOT_REPORTS = {"userdict.txt", "aliases.txt", "readme.txt", "readme.md"}
+
+
+OUTSIDE_LINK = "색인 폴더 밖을 가리키는 링크라 건너뜀"
+BROKEN_LINK = "가리키는 파일이 없는 링크라 건너뜀"
 
 
 def collect_files(paths: list[str | Path]) -> tuple[list[Path], list[Skipped]]:
-    """Expand files and directories (recursively) into report files, in a stable order."""
+    """Expand files and directories (recursively) into report files, in a stable order.
+
+    A symbolic link found inside a folder is followed only when it points inside one of the folders
+    being indexed; one pointing elsewhere (``/etc/passwd``) is skipped with a reason. A file named
+    on its own is read even if it is a link: the user chose it.
+    """
     files: list[Path] = []
     missing: list[Skipped] = []
+    roots = [Path(r).resolve() for r in paths if Path(r).is_dir()]
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
             for f in sorted(p.rglob("*")):
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts) \
-                        and f.suffix.lower() in SUPPORTED_SUFFIXES and f.name.lower() not in NOT_REPORTS:
+                rel = f.relative_to(p)
+                if any(part.startswith(".") for part in rel.parts):
+                    continue
+                why = _bad_link(p, rel, roots)
+                if why:
+                    if f.is_dir() or f.suffix.lower() in SUPPORTED_SUFFIXES:
+                        missing.append(Skipped(file=str(f), reason=why))
+                    continue
+                if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES and f.name.lower() not in NOT_REPORTS:
                     files.append(f)
         elif p.is_file():
             files.append(p)
@@ -33,20 +53,32 @@ def collect_files(paths: list[str | Path]) -> tuple[list[Path], list[Skipped]]:
     return unique, missing
 
 
-def file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _bad_link(top: Path, rel: Path, roots: list[Path]) -> str | None:
+    """Why ``top/rel`` must not be read: it passes through a symbolic link (itself or a folder on
+    the way) whose target is missing or lies outside every indexed root; else None."""
+    cur = top
+    for part in rel.parts:
+        cur = cur / part
+        if cur.is_symlink():
+            try:
+                target = cur.resolve(strict=True)
+            except (OSError, RuntimeError):  # dangling or looping link
+                return BROKEN_LINK
+            if not any(target.is_relative_to(r) for r in roots):
+                return OUTSIDE_LINK
+    return None
+
+
+file_hash = file_sha256  # a report file's content hash, as the manifest records it
 
 
 def fallback_outline(source: SourceText) -> list[Chapter]:
     """Outline for documents that are not work reports: the format's own headings, else one section."""
-    try:
-        from index.outline_generic import generic_outline
-    except ImportError:
-        generic_outline = None
-    if generic_outline is not None:
-        chapters = generic_outline(source)
-        if chapters and not uncovered_lines(source, chapters, {}):
-            return chapters
+    from index.outline_generic import generic_outline
+
+    chapters = generic_outline(source)
+    if chapters and not uncovered_lines(source, chapters, {}):
+        return chapters
     nonblank = [ln.number for ln in source.lines if ln.text.strip()]
     sec = Section(heading=Path(source.path).stem, start=nonblank[0], end=nonblank[-1])
     prog = Programme(number=None, title=None, team=None, title_source="none", start=sec.start, end=sec.end, sections=[sec])
@@ -78,16 +110,54 @@ def document_from_source(source: SourceText, *, file: str, content_hash: str = "
         meta, chapters, skipped = DocumentMeta(title=Path(file).stem), fallback_outline(source), {}
     chunks = chunk_outline(source.lines, chapters, meta, file=file, path=source.path, fmt=source.format,
                            page_exact=source.page_exact)
+    units = extract_units(source.lines, chapters, meta, chunks)
     return Document(path=source.path, file=file, format=source.format, meta=meta, chapters=chapters,
-                    chunks=chunks, skipped_lines=skipped, content_hash=content_hash)
+                    chunks=chunks, skipped_lines=skipped, content_hash=content_hash, units=units)
 
 
-def load_document(path: Path, *, name: str | None = None) -> Document:
-    """Read, outline and chunk one file. Raises ``ReadError`` with a one-line reason."""
-    source = read(path)
+def load_document(path: Path, *, name: str | None = None, max_chars: int | None = None,
+                  embed_chars: int | None = None) -> Document:
+    """Read, outline and chunk one file. Raises ``ReadError`` with a one-line reason.
+
+    Only the first ``max_chars`` characters are indexed, and only chunks within the first
+    ``embed_chars`` characters get vectors (defaults: ``config.MAX_FILE_CHARS`` and
+    ``config.MAX_FILE_EMBED_CHARS``); ``Document.notices`` says when either limit cut.
+    """
+    max_chars = config.MAX_FILE_CHARS if max_chars is None else max_chars
+    embed_chars = config.MAX_FILE_EMBED_CHARS if embed_chars is None else embed_chars
+    source = read(path, max_chars=max_chars)
+    notices = []
+    total = cap_source(source, max_chars)
+    if total is not None:
+        notices.append(f"앞 {max_chars:,}자만 색인함 (파일 {total:,}자)")
     if not any(ln.text.strip() for ln in source.lines):
         raise ReadError("no text")
-    return document_from_source(source, file=name or path.name, content_hash=file_hash(path))
+    doc = document_from_source(source, file=name or path.name, content_hash=file_hash(path))
+    doc.notices = notices
+    size = 0
+    for i, c in enumerate(doc.chunks):
+        size += len(c.text)
+        if size > embed_chars:
+            doc.dense_chunks = i
+            doc.notices.append(f"의미 검색은 앞 {embed_chars:,}자만, 나머지 {len(doc.chunks) - i:,}개 구절은 낱말 검색만")
+            break
+    return doc
+
+
+def cap_source(source: SourceText, max_chars: int) -> int | None:
+    """Cut ``source`` to its first ``max_chars`` characters (newlines counted); returns the length
+    of the whole text when it was longer (or when the reader already kept only a prefix), else None."""
+    kept, size = [], 0
+    for ln in source.lines:
+        if size + len(ln.text) > max_chars:
+            if max_chars - size > 0:
+                kept.append(replace(ln, text=ln.text[:max_chars - size]))
+            total = source.total_chars or sum(len(x.text) + 1 for x in source.lines)
+            source.lines = kept
+            return total
+        kept.append(ln)
+        size += len(ln.text) + 1
+    return source.total_chars
 
 
 def load_documents(paths: list[str | Path]) -> tuple[list[Document], list[Skipped]]:

@@ -26,7 +26,6 @@ so a half-written export is never visible under the final name.
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import os
 import shutil
@@ -37,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from index.files import file_sha256
 
 EXPORT_FORMAT = 1            # bump when the exported directory layout/content changes
 MARKER = "kosearch_export.json"
@@ -344,15 +345,6 @@ def is_valid_export(d: Path) -> bool:
     except (OSError, ValueError):
         return False
     return m.get("format") == EXPORT_FORMAT and (Path(d) / "model.safetensors").is_file()
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _write_dir(f: E5File, out: Path, source_sha: str) -> None:

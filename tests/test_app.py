@@ -16,7 +16,7 @@ gradio_client = pytest.importorskip("gradio_client")
 
 import app  # noqa: E402
 from conftest import free_port  # noqa: E402
-from search import export  # noqa: E402
+from search import present as export  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "외국인 환자를 대상으로 하는 사업은?"
@@ -50,7 +50,8 @@ def ask(client, *args, **kw) -> dict:
 # ---- API ----------------------------------------------------------------------------------------
 def test_search_api_cites_programmes_and_line_ranges(client):
     out = ask(client, QUESTION, 5)
-    assert set(out) == {"id", "question", "results"}
+    assert set(out) >= {"id", "question", "notices", "results", "answer"}
+    assert out["notices"] == []
     assert out["question"] == QUESTION and out["id"]
     cites = [r["citation"] for r in out["results"]]
     assert len(cites) == 5
@@ -129,6 +130,7 @@ def test_search_api_100kb_paste_is_truncated(client):
     out = ask(client, q, 3)
     assert len(out["question"]) == 300
     assert out["results"]
+    assert any("300자" in n for n in out["notices"])
 
 
 def test_ui_events_are_not_public_api(client):
@@ -199,9 +201,10 @@ def test_status_shows_counts_and_changed_files(searcher):
 def test_export_csv_and_markdown(searcher):
     results = [h.to_dict() for h in searcher.search(QUESTION, top_k=3)]
     text = export.to_csv(QUESTION, results)
-    rows = list(csv.DictReader(io.StringIO(text)))
-    assert len(rows) == 3 and rows[0]["citation"] == results[0]["citation"]
-    assert all(not r["text"].startswith(("=", "+", "-", "@")) for r in rows)
+    assert text.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(text[1:])))
+    assert len(rows) == 3 and rows[0]["출처"] == results[0]["citation"]
+    assert all(not r["구절"].startswith(("=", "+", "-", "@")) for r in rows)
     md = export.to_markdown(QUESTION, results)
     assert md.startswith(f"# 검색 요약: {QUESTION}")
     assert all(f"출처: {r['citation']}" in md for r in results)
@@ -209,10 +212,52 @@ def test_export_csv_and_markdown(searcher):
 
 
 def test_export_csv_neutralises_formulas():
-    rows = list(csv.reader(io.StringIO(export.to_csv("=HYPERLINK(\"x\")", [
+    rows = list(csv.DictReader(io.StringIO(export.to_csv("=HYPERLINK(\"x\")", [
         {"rank": 1, "score": 1.0, "confidence": "low", "citation": "c", "text": "- 규모: 10억원",
-         "source": {"file": "f", "lines": [1, 2]}, "document": {}, "section": {}}]))))
-    assert rows[1][0].startswith("'=") and rows[1][-1] == "'- 규모: 10억원"
+         "source": {"file": "f", "lines": [1, 2]}, "document": {}, "section": {}}])[1:])))
+    assert rows[0]["질문"].startswith("'=") and rows[0]["구절"] == "'- 규모: 10억원" and rows[0]["신뢰도"] == "낮음"
+
+
+GUARDED = ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\nx", "\rx", "\uff1d1+1", "  =1+1", " +1", "   @x"]
+
+
+@pytest.mark.parametrize("cell", GUARDED)
+def test_csv_guards_each_formula_prefix(cell):
+    assert export.csv_cell(cell) == "'" + cell
+    assert export.csv_cell("예산 =1") == "예산 =1" and export.csv_cell(12) == "12"
+
+
+@pytest.mark.parametrize("cell", GUARDED)
+def test_app_export_csv_guards_each_prefix(searcher, cell):
+    h = app.Handlers(searcher)
+    page, state, _ = h.ui_search(QUESTION, app.ALL, app.ALL, "all", 2, app.VIEW_PASSAGES)
+    state["results"][0]["text"] = cell
+    state["results"][0]["citation"] = cell
+    path = h.export_csv(state)
+    raw = Path(path).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    assert rows[0]["구절"] == "'" + cell and rows[0]["출처"] == "'" + cell
+    assert rows[0]["신뢰도"] in ("높음", "보통", "낮음")
+
+
+def test_handlers_are_plain_functions(searcher):
+    h = app.Handlers(searcher)
+    page, state, _ = h.ui_search("   ", app.ALL, app.ALL, "all", 5, app.VIEW_PASSAGES)
+    assert "질문이 비어 있습니다" in page and state is None
+    page, state, _ = h.ui_search(QUESTION, "2022", app.ALL, "plan", 3, app.VIEW_PROGRAMMES)
+    assert state["results"] and "answer" in state and 'class="ks-card' in page
+    out = json.loads(h.api_search(QUESTION, 2))
+    assert len(out["results"]) == 2 and out["notices"] == []
+    md = Path(h.export_md(state)).read_text(encoding="utf-8")
+    assert "# 검색 요약" in md and h.export_csv(None) is None
+
+
+def test_markdown_keeps_whole_passages_and_escapes_html():
+    text = "\n".join(f"○ {i}번째 줄 <b>굵게</b> & 기호" for i in range(60))  # ~1,500 chars: no cut
+    md = export.to_markdown("<script>x</script>", [{"rank": 1, "confidence": "high", "citation": "c", "text": text}])
+    assert "<b>" not in md and "<script>" not in md and "&lt;b&gt;" in md
+    assert all(f"{i}번째 줄" in md for i in range(60)) and "…" not in md
 
 
 # ---- command line -------------------------------------------------------------------------------
@@ -234,7 +279,7 @@ def test_missing_index_is_one_line_and_nonzero(tmp_path):
 
 
 def test_serve_passes_host_port_and_index(monkeypatch):
-    from search import cli
+    import cli
 
     seen = {}
     monkeypatch.setattr(app, "main", lambda argv: seen.setdefault("argv", argv) and 0)
@@ -275,3 +320,18 @@ def test_app_answers_from_a_rebuilt_index_without_restart(tmp_path, corpus_dir):
         assert any("여의도새병원" in r["text"] for r in ask(c, q, 5)["results"])
     finally:
         demo.close()
+
+
+def test_answer_card_leads_and_exports_carry_the_answer(searcher):
+    h = app.Handlers(searcher)
+    page, state, _ = h.ui_search("22년 의료관광 활성화 예산 얼마야?", app.ALL, app.ALL, "all", 3, app.VIEW_PASSAGES)
+    assert page.index('class="ks-answer"') < page.index('class="ks-card')
+    assert "<mark>487,492천원" in page and 'data-cite="' in page
+    rows = list(csv.DictReader(io.StringIO(Path(h.export_csv(state)).read_text(encoding="utf-8-sig"), newline="")))
+    assert rows[0]["답"].startswith("487,492천원") and rows[0]["답 출처"].endswith("000_bb8b9f25a68228af.txt:59")
+    md = Path(h.export_md(state)).read_text(encoding="utf-8")
+    assert "## 답" in md and "487,492천원" in md
+    out = json.loads(h.api_search("22년 의료관광 활성화 예산 얼마야?", 3))
+    assert out["answer"]["value"] == "487,492천원" and out["answer"]["source"]["lines"] == [59, 59]
+    page, state, _ = h.ui_search("기시와다시랑 자매결연 몇 년도에 맺었어?", app.ALL, app.ALL, "all", 3, app.VIEW_PASSAGES)
+    assert 'ks-answer-none' in page and state["answer"] is None

@@ -71,7 +71,7 @@ def test_docx_cited_by_heading(fixture_index):
 
 
 def test_outline_cli_reads_every_format():
-    r = subprocess.run([sys.executable, "-m", "search.cli", "outline", str(FIXTURES), "--json"],
+    r = subprocess.run([sys.executable, "-m", "cli", "outline", str(FIXTURES), "--json"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     import json

@@ -220,7 +220,7 @@ def test_bad_files_are_skipped_with_reason(tmp_path, corpus_dir):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "search.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True)
 
 
 def test_outline_cli_json_shape(corpus_dir):

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from index.build import build, build_index
-from search.evaluate import evaluate_corpus_qa, load_benchmark, passages_to_chunks, recall_at_k
+from search.eval import evaluate_corpus_qa, load_benchmark, passages_to_chunks, recall_at_k
 from search.searcher import Searcher
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -134,7 +134,7 @@ def test_bad_questions():
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "search.cli", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
 def test_cli_ask_json_and_text(bm25_dir):
@@ -191,8 +191,35 @@ def test_batch_formats(tmp_path, bm25_dir, fmt):
         assert "건너뜀" in r.stderr  # the bad record is reported, the batch still finishes
     r = _cli("batch", str(qfile), "--index-dir", str(bm25_dir), "--format", "csv", "-o", str(tmp_path / "o.csv"))
     assert r.returncode == 0
-    with open(tmp_path / "o.csv", encoding="utf-8") as fh:
-        assert {row["id"] for row in csv.DictReader(fh)} == set(ids)
+    assert (tmp_path / "o.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # BOM: Excel reads the Korean
+    with open(tmp_path / "o.csv", encoding="utf-8-sig", newline="") as fh:
+        assert {row["번호"] for row in csv.DictReader(fh)} == set(ids)
+
+
+FORMULA_IDS = ["=HYPERLINK(\"http://x\")", "+1", "-1", "@SUM(A1)", "\t1", "\n1", "\r1", "\uff1d1+1", "  =1", " @x"]
+
+
+def test_batch_csv_guards_every_formula_prefix(tmp_path, bm25_dir):
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text("".join(json.dumps({"id": i, "question": "=의료관광 예산"}, ensure_ascii=False) + "\n"
+                             for i in FORMULA_IDS), encoding="utf-8")
+    out = tmp_path / "o.csv"
+    r = _cli("batch", str(qfile), "--index-dir", str(bm25_dir), "--top-k", "1", "--format", "csv", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [row["번호"] for row in rows] == ["'" + i for i in FORMULA_IDS]
+    assert all(row["질문"] == "'=의료관광 예산" and row["신뢰도"] in ("높음", "보통", "낮음") for row in rows)
+
+
+def test_batch_jsonl_carries_notices(tmp_path, bm25_dir):
+    qfile = tmp_path / "q.txt"
+    qfile.write_text("의료관광 " * 100 + "\n", encoding="utf-8")
+    r = _cli("batch", str(qfile), "--index-dir", str(bm25_dir), "--top-k", "1")
+    assert r.returncode == 0, r.stderr
+    line = json.loads(r.stdout.splitlines()[0])
+    assert any("300자" in n for n in line["notices"]) and "answer" in line
+    assert "300자" in r.stderr
 
 
 def test_manifest_mismatch_says_reindex(bm25_dir, hybrid_dir):

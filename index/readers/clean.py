@@ -56,7 +56,6 @@ _HANCOM_PLANE15 = {
 for _i in range(20):
     _HANCOM_PLANE15[0xF02B1 + _i] = chr(0x2460 + _i)  # ① .. ⑳
 
-_ZERO_WIDTH = {0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0xFFFD, 0x00AD}
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _SPECIAL = re.compile("[\x00-\x08\x0b-\x1f\x7f\u200b-\u200d\u2060\ufeff\ufffd\u00ad\ue000-\uf8ff\U000f0000-\U0010ffff]")

@@ -4,13 +4,14 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from index.config import MAX_ZIP_MEMBER_BYTES, MAX_ZIP_TOTAL_BYTES
 from index.readers import ReadError
 
 # Limits checked on the central directory before anything is decompressed, and
 # again while reading (a zip can lie about its sizes).
 MAX_MEMBERS = 5000
-MAX_TOTAL_BYTES = 256 * 1024 * 1024     # all members, decompressed
-MAX_MEMBER_BYTES = 128 * 1024 * 1024    # one member, decompressed
+MAX_TOTAL_BYTES = MAX_ZIP_TOTAL_BYTES    # all members, decompressed (index/config.py)
+MAX_MEMBER_BYTES = MAX_ZIP_MEMBER_BYTES  # one member, decompressed
 MAX_RATIO = 200                          # decompressed / compressed, for members over 1 MiB
 _RATIO_FLOOR = 1024 * 1024
 

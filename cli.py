@@ -1,0 +1,339 @@
+"""``kosearch``: outline, index, ask, batch, eval, serve (the console script; beside app.py).
+
+Command-line glue only: parse flags, call ``index`` / ``search`` (through ``SearchService``) or
+``app``, print with ``search.present``. Heavy modules are imported inside the command that needs
+them, so ``kosearch index`` with nothing changed starts no model and no kiwi.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from index import config
+from index.config import DEFAULT_INDEX_DIR, DEFAULT_MODEL
+from index.textnorm import display_name, terminal_safe
+
+
+class UserError(Exception):
+    """A problem with what the user asked for; printed as one line, exit code 2."""
+
+
+def _print_skipped(skipped, stream=sys.stderr) -> None:
+    for s in skipped:
+        print(f"건너뜀: {display_name(s.file)}: {terminal_safe(s.reason)}", file=stream)
+
+
+def cmd_outline(args: argparse.Namespace) -> int:
+    from index.documents import load_documents
+    from index.outline import outline_json, outline_text
+
+    docs, skipped = load_documents(args.paths)
+    if args.json:
+        print(json.dumps(outline_json(docs, skipped), ensure_ascii=False, indent=2))
+    else:
+        for d in docs:
+            print(outline_text(d))
+            print()
+        _print_skipped(skipped)
+        print(f"요약: 문서 {len(docs)}개, 청크 {sum(len(d.chunks) for d in docs)}개, 건너뜀 {len(skipped)}개",
+              file=sys.stderr)
+    if not docs:
+        if not skipped:
+            print("오류: 읽을 보고서 파일이 없습니다 (지원 형식: .txt .hwp .hwpx .pdf .docx)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from index.build import build
+    from index.encoders import EncoderError
+    from index.store import IndexStoreError
+
+    paths = args.paths or ["corpus"]
+    progress = sys.stderr.isatty() and not args.quiet
+    try:
+        report = build(paths, args.index_dir, model=args.model, userdict=args.userdict, progress=progress,
+                       log=lambda m: print(m, file=sys.stderr))
+    except (IndexStoreError, EncoderError) as exc:
+        raise UserError(str(exc)) from None
+    _print_skipped(report.skipped)
+    for label, names in (("추가", report.added), ("변경", report.changed), ("삭제", report.removed)):
+        for n in names:
+            print(f"{label}: {display_name(n)}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def open_service(args: argparse.Namespace):
+    """A ``SearchService`` over the index named by ``--index-dir``; one line when it cannot open."""
+    from index.store import IndexStoreError
+    from search.searcher import Searcher
+    from search.service import SearchService
+
+    try:
+        return SearchService(Searcher.open(args.index_dir, model=getattr(args, "model", None)))
+    except IndexStoreError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _filters(args: argparse.Namespace) -> dict:
+    return {"year": args.year, "department": args.department, "chapter_kind": args.kind, "file": args.file,
+            "group_by": args.group_by}
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from search import present
+    from search.query import clean_query
+    from search.service import USER_ERRORS
+
+    try:
+        query = clean_query(args.question)  # before opening the index: an empty question fails fast
+        service = open_service(args)
+        res = service.ask(query, top_k=args.top_k, mode=args.mode, **_filters(args))
+    except USER_ERRORS as exc:
+        raise UserError(str(exc)) from None
+    for n in res.notices:
+        print(f"알림: {n}", file=sys.stderr)
+    if args.json:
+        print(present.to_json(res.to_dict(), indent=2))
+    else:
+        print(terminal_safe("\n".join(present.answer_lines(res.answer, res.answer_message))))
+        print()
+        print(present.to_text(res.results, color=sys.stdout.isatty()))
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from search.batch import BatchError, run_batch
+
+    service = open_service(args)
+    try:
+        return run_batch(service, args.questions, top_k=args.top_k, fmt=args.format, out=args.output,
+                         mode=args.mode, filters=_filters(args))
+    except BatchError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _top_k(value: str) -> int:
+    try:
+        return config.validate_top_k(value)
+    except config.SettingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_search_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index-dir", default=DEFAULT_INDEX_DIR, help=f"색인 위치 (기본 {DEFAULT_INDEX_DIR})")
+    p.add_argument("--top-k", type=_top_k, default=None,
+                   help=f"결과 수 {config.TOP_K_MIN}-{config.TOP_K_MAX} (기본: 색인에 기록된 값, 없으면 {config.DEFAULT_TOP_K})")
+    p.add_argument("--mode", choices=config.MODES, default=None,
+                   help=f"검색 방식 (기본: 색인에 기록된 값, 없으면 {config.DEFAULT_MODE})")
+    p.add_argument("--year", type=int, action="append", help="연도 필터 (여러 번 가능)")
+    p.add_argument("--department", action="append", help="부서 필터, 예: 비전협력과")
+    p.add_argument("--kind", action="append", choices=config.CLI_KINDS,
+                   help="장 종류: plan(계획) | results(실적) | new(신규·중점)")
+    p.add_argument("--file", action="append", help="파일 이름 필터")
+    p.add_argument("--group-by", choices=config.GROUP_BY, help="사업별로 하나씩 묶어 보기")
+    p.add_argument("--model", default=None, help="색인에 쓴 모델과 같아야 함 (기본: 색인의 모델)")
+
+
+# ---- kosearch eval (search/eval does the work) -----------------------------------------------
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Arguments of ``kosearch eval``."""
+    parser.add_argument("dir", metavar="DIR", nargs="?",
+                        help="benchmark directory with corpus.jsonl and qa.jsonl (AutoRAG format)")
+    parser.add_argument("--mode", choices=(*config.MODES, "all"), default="all",
+                        help="search mode to evaluate (default: all)")
+    parser.add_argument("--model", metavar="M", default=None,
+                        help=f"embedding model for the benchmark index (default: {DEFAULT_MODEL})")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("-o", "--output", metavar="REPORT.json", default=None,
+                        help="also write the JSON report to this file")
+    parser.add_argument("--qa", metavar="PATH", default=None,
+                        help="our quote-based question set (e.g. tests/data/corpus_qa.jsonl)")
+    parser.add_argument("--index-dir", metavar="DIR", default=None,
+                        help="for --qa: the built corpus index to search")
+    parser.add_argument("--fusion", choices=config.FUSIONS, default=None,
+                        help="hybrid: how scores are combined (default blend)")
+    parser.add_argument("--dense-weight", metavar="W", type=float, default=None,
+                        help="hybrid: weight of the dense score (default 0.10)")
+    parser.add_argument("--phrase-weight", metavar="W", type=float, default=None,
+                        help="hybrid: weight of the phrase (term-pair BM25) score (default 0.15)")
+    return parser
+
+
+def search_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Fusion settings given on the command line (for ablations); the defaults otherwise."""
+    from search.eval import EvalError
+
+    try:
+        s = config.resolve({"fusion": getattr(args, "fusion", None), "dense_weight": getattr(args, "dense_weight", None),
+                            "phrase_weight": getattr(args, "phrase_weight", None)})
+    except config.SettingError as exc:
+        raise EvalError(str(exc)) from None
+    return {k: s[k] for k in ("fusion", "dense_weight", "phrase_weight")}
+
+
+def _run(args: argparse.Namespace) -> tuple[dict, str]:
+    from index.models import ModelRegistry
+    from search.eval import (MODES, EvalError, evaluate_benchmark, evaluate_corpus_qa, format_benchmark, format_corpus_qa,
+                             load_benchmark, load_corpus_qa, published_figures)
+    from search.searcher import Searcher
+
+    models = ModelRegistry()  # one kiwi and one encoder for the benchmark and the question set
+    modes = list(MODES) if args.mode == "all" else [args.mode]
+    if not args.dir and not args.qa:
+        raise EvalError("give a benchmark DIR and/or --qa PATH")
+    if args.qa and not args.index_dir:
+        raise EvalError("--qa needs --index-dir (a corpus index built with 'kosearch index')")
+    options = search_options(args)
+    report: dict[str, Any] = {"fusion": options}
+    w, v = options["dense_weight"], options["phrase_weight"]
+    texts = [f"hybrid = {options['fusion']} of BM25 {1 - w - v:.2f} + phrase {v:.2f} + dense {w:.2f}"]
+    if args.qa:
+        # check the question file before spending time on a benchmark
+        load_corpus_qa(args.qa)
+        if not Path(args.index_dir).is_dir():
+            raise EvalError(f"{args.index_dir}: index directory not found")
+    if args.dir:
+        passages, queries = load_benchmark(args.dir)
+        bench = evaluate_benchmark(passages, queries, modes, model=args.model, options=options, models=models)
+        report.update(bench)
+        texts.append(format_benchmark(bench, published_figures(args.dir), Path(args.dir).name))
+        report["published"] = [{"model": n, **v} for n, v in published_figures(args.dir)]
+    if args.qa:
+        searcher = Searcher.open(Path(args.index_dir), model=args.model, models=models)
+        qa = evaluate_corpus_qa(searcher, args.qa, modes, options=options)
+        report["corpus_qa"] = qa
+        texts.append(format_corpus_qa(qa))
+        from search.eval.answers import evaluate_answers, format_answers
+        from search.service import SearchService
+
+        answers = evaluate_answers(SearchService(searcher), args.qa)
+        if answers["all"]["answerable"] or answers["all"]["unanswerable"]:
+            report["answers"] = {k: v for k, v in answers.items() if k != "per_query"}
+            texts.append(format_answers(answers))
+    return report, "\n\n".join(texts)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Run ``kosearch eval``; returns the exit code (2 on bad input, with one line on stderr)."""
+    from search.eval import EvalError
+
+    try:
+        report, text = _run(args)
+        if args.output:
+            try:
+                Path(args.output).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            except OSError as exc:
+                raise EvalError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+    except EvalError as exc:
+        print(f"kosearch eval: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kosearch eval: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback for the user
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"kosearch eval: error: {type(exc).__name__}: {msg}", file=sys.stderr)
+        return 1
+    try:
+        _print_report(args, report, text)
+    except BrokenPipeError:  # e.g. piped into head
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+    return 0
+
+
+def _print_report(args: argparse.Namespace, report: dict, text: str) -> None:
+    if args.json:
+        slim = {k: v for k, v in report.items() if k != "per_query"}
+        if "corpus_qa" in slim:
+            slim["corpus_qa"] = {**slim["corpus_qa"], "modes": {
+                m: {k: v for k, v in r.items() if k != "per_query"} for m, r in slim["corpus_qa"]["modes"].items()}}
+        print(json.dumps(slim, ensure_ascii=False, indent=2), flush=True)
+    else:
+        print(text, flush=True)
+
+
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kosearch", description="구청·구의회 주요업무보고 한국어 검색")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    o = sub.add_parser("outline", help="보고서 구조(장·사업·소항목)와 청크 수 출력")
+    o.add_argument("paths", nargs="+", metavar="PATH")
+    o.add_argument("--json", action="store_true", help="JSON 출력")
+    o.set_defaults(func=cmd_outline)
+
+    i = sub.add_parser("index", help="보고서를 색인 (바뀐 파일만 다시 처리)")
+    i.add_argument("paths", nargs="*", metavar="PATH", help="파일 또는 폴더 (기본 corpus)")
+    i.add_argument("--index-dir", default=DEFAULT_INDEX_DIR)
+    i.add_argument("--model", default=DEFAULT_MODEL,
+                   help="sentence-transformers 모델 (허브 ID 또는 로컬 경로, none=BM25 전용)")
+    i.add_argument("--userdict", default=None, help="사용자 사전 (기본: 폴더의 userdict.txt)")
+    i.add_argument("-q", "--quiet", action="store_true", help="진행 막대 숨김")
+    i.set_defaults(func=cmd_index)
+
+    a = sub.add_parser("ask", help="질문 하나 검색")
+    a.add_argument("question")
+    _add_search_options(a)
+    a.add_argument("--json", action="store_true", help="JSON 출력")
+    a.set_defaults(func=cmd_ask)
+
+    b = sub.add_parser("batch", help="질문 파일 일괄 검색 (.txt, .csv, .jsonl)")
+    b.add_argument("questions", metavar="FILE", help="질문 파일")
+    _add_search_options(b)
+    b.add_argument("--format", choices=("jsonl", "csv"), default="jsonl",
+                   help="jsonl (기본) 또는 csv (UTF-8 BOM, 한글 머리글, 수식 방지 — 엑셀에서 바로 열림)")
+    b.add_argument("-o", "--output", default=None, help="출력 파일 (기본 표준출력)")
+    b.set_defaults(func=cmd_batch)
+
+    e = sub.add_parser("eval", help="검색 품질 평가 (벤치마크 폴더, 질문 세트)")
+    add_eval_arguments(e)
+    e.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("serve", help="웹 앱 실행 (기본 127.0.0.1:7860)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=7860)
+    s.add_argument("--index-dir", default=DEFAULT_INDEX_DIR)
+    s.set_defaults(func=cmd_serve)
+    return p
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import app
+
+    return app.main(["--host", args.host, "--port", str(args.port), "--index-dir", args.index_dir])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"오류: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("중단됨", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # never a traceback for users; KOSEARCH_DEBUG=1 shows it
+        if os.environ.get("KOSEARCH_DEBUG"):
+            raise
+        print(f"오류: 예기치 않은 문제가 발생했습니다 ({type(exc).__name__}: {exc}). "
+              "KOSEARCH_DEBUG=1 로 다시 실행하면 자세한 내용이 나옵니다.", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Heavy things, loaded once and shared: kiwi per tokenizer configuration, an encoder per model.
+
+A ``ModelRegistry`` is passed in (``Searcher.open(..., models=reg)``, ``build(..., models=reg)``),
+never a module global: a test session, ``kosearch eval`` or the web app each hold one and every
+index they open or build shares its kiwi and encoders. Construction is cheap; kiwi and the model
+load on first use (``KoreanTokenizer.kiwi``, ``Encoder._model``).
+"""
+from __future__ import annotations
+
+import threading
+
+from index.tokens import KoreanTokenizer, TokenizerConfig
+
+
+class ModelRegistry:
+    def __init__(self):
+        self._tokenizers: dict[TokenizerConfig, KoreanTokenizer] = {}
+        self._encoders: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def tokenizer(self, config: TokenizerConfig | None = None) -> KoreanTokenizer:
+        """One ``KoreanTokenizer`` (one Kiwi) per configuration."""
+        config = config or TokenizerConfig()
+        with self._lock:
+            tok = self._tokenizers.get(config)
+            if tok is None:
+                tok = self._tokenizers[config] = KoreanTokenizer(config)
+            return tok
+
+    def encoder(self, model: str):
+        """One ``Encoder`` per model name (imports torch only when it first encodes)."""
+        with self._lock:
+            enc = self._encoders.get(model)
+            if enc is None:
+                from index.encoders import Encoder
+
+                enc = self._encoders[model] = Encoder(model)
+            return enc

@@ -1,0 +1,89 @@
+"""The request path, shared by the CLI, ``kosearch batch``, the API endpoint and the web app:
+validate -> search -> present.
+
+    svc = SearchService(Searcher.open(index_dir))          # or a LiveSearcher (the app)
+    res = svc.ask("외국인 환자 사업은?", top_k=3, year=2022)
+    res.hits, res.notices, res.to_dict()                   # Hit objects, Korean notices, the JSON
+
+Settings left as None come from the index's manifest, then the defaults (``index.config.resolve``).
+Bad input raises one of ``USER_ERRORS`` with a one-line Korean message.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from index import config
+from index.config import SettingError
+from index.encoders import EncoderError
+from index.store import IndexStoreError
+from search import present
+from search.answerer import ANSWER_PASSAGES, evidence_first
+from search.query import clean_query
+
+USER_ERRORS = (SettingError, IndexStoreError, EncoderError)
+
+
+@dataclass
+class SearchResult:
+    """One answered question: what was searched, the notices, the hits and their JSON."""
+
+    id: str
+    question: str
+    notices: list[str]
+    hits: list = field(default_factory=list)
+    answer: dict | None = None
+    answer_message: str | None = None   # the not-found line when ``answer`` is None
+
+    @property
+    def results(self) -> list[dict]:
+        return [h.to_dict() for h in self.hits]
+
+    def to_dict(self) -> dict:
+        return present.envelope(self.question, self.results, id=self.id, notices=self.notices, answer=self.answer,
+                                answer_message=self.answer_message)
+
+
+class SearchService:
+    """Validates a request, searches the current index and returns a :class:`SearchResult`."""
+
+    def __init__(self, searcher):
+        self._source = searcher  # a Searcher, or a LiveSearcher that follows a rebuilt index
+
+    @property
+    def searcher(self):
+        src = self._source
+        return src.current if hasattr(src, "current") else src
+
+    def settings(self, **flags) -> dict:
+        """Search settings: the given flags (not None) > the index's manifest > the defaults."""
+        return config.resolve(flags, getattr(self.searcher.manifest, "search", None))
+
+    def ask(self, question, *, top_k=None, mode=None, year=None, department=None, chapter_kind=None,
+            file=None, group_by=None, fusion=None, dense_weight=None, phrase_weight=None,
+            id: str | None = None, answers: bool = True) -> SearchResult:
+        query = clean_query(question)  # the one place a question is cleaned
+        s = self.settings(top_k=top_k, mode=mode, fusion=fusion, dense_weight=dense_weight,
+                          phrase_weight=phrase_weight)
+        if group_by not in (None, "", *config.GROUP_BY):
+            raise SettingError(f"알 수 없는 묶음 방식: {group_by} ({'|'.join(config.GROUP_BY)})")
+        if chapter_kind not in (None, "", [], ()):
+            config.parse_kinds(chapter_kind)
+        searcher = self.searcher
+        answering = answers and not group_by and searcher.answerer.available
+        hits = searcher.search(query, top_k=max(s["top_k"], ANSWER_PASSAGES) if answering else s["top_k"],
+                               mode=s["mode"], year=_none(year),
+                               department=_none(department), chapter_kind=_none(chapter_kind), file=_none(file),
+                               group_by=group_by or None, fusion=s["fusion"], dense_weight=s["dense_weight"],
+                               phrase_weight=s["phrase_weight"])
+        answer = message = None
+        if answering:
+            result = searcher.answerer.answer(query.text, hits)
+            hits = evidence_first(hits, result)[:s["top_k"]]
+            answer = present.answer_dict(result, searcher.answerer)
+            message = present.not_found_line(result)
+        return SearchResult(id=id if id is not None else present.question_id(query.text), question=query.text,
+                            notices=list(query.notices), hits=hits, answer=answer, answer_message=message)
+
+
+def _none(value):
+    return None if value in ("", [], ()) else value
