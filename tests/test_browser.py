@@ -206,3 +206,12 @@ def test_cards_are_readable_in_light_and_dark_mode(browser, url, scheme):
             assert ratio >= 4.5, (scheme, sel, ratio)
     finally:
         ctx.close()
+
+
+def test_answer_card_sits_above_the_passages(page):
+    ask(page, "22년 의료관광 활성화 예산 얼마야?")
+    card = page.locator("#ks-results .ks-answer").first
+    card.wait_for()
+    assert "487,492천원" in card.locator(".ks-answer-value").inner_text()
+    first = page.locator("#ks-results .ks-card").first
+    assert card.bounding_box()["y"] < first.bounding_box()["y"]
