@@ -29,10 +29,17 @@ _MONEY_HEADER = re.compile(r"예산|금액|액|사업비|비용|감|계")
 _RATE_HEADER = re.compile(r"[률율]|%")
 _COUNT_HEADER = re.compile(r"정원|현원|과부족|계|명|수|횟수|인원|참여|개|건|회")
 # A place, organisation or name: a word ending like one ("국립통일교육원", "기시와다시", "신광경로당").
+# Suffixes that make a word an organisation or a place; one-syllable ones (시, 군, 구, 동, 원,
+# 당, 팀, 과) only on words of three syllables or more ("영등포구", "교육원"; not "연구", "정원").
 _PLACE_WORD = re.compile(
-    r"[가-힣A-Za-z]{1,}(?:시|군|구|동|리|읍|면|도|센터|관|원|홀|당|학교|병원|의원|공원|광장|역|청|협회|재단|은행|공사|공단"
-    r"|대학교|대학|회관|기관|본부|위원회|사무소|캠퍼스|빌딩|타워|호텔|시장|도서관|경로당|국|섬|주|부|처|단|소|회사|기업|은행"
-    r"|팀|과|실|층|호|관광지|박람회|카페|스페이스|플랫폼)(?:[은는이가을를의와과에]|에서|으로|로)?(?![가-힣])|[A-Z][A-Za-z]+")
+    r"[가-힣A-Za-z]{1,}(?:센터|학교|병원|의원|공원|광장|협회|재단|은행|공사|공단|대학교|대학|회관|기관|본부|위원회|사무소"
+    r"|연구소|연구원|교육원|개발원|진흥원|캠퍼스|빌딩|타워|호텔|시장|도서관|경로당|회사|기업|박람회|구청|시청|청사|카페"
+    r"|스페이스|플랫폼|홀)(?:[은는이가을를의와과에]|에서|으로|로)?(?![가-힣])"
+    r"|[가-힣]{2,}(?:시|군|구|동|읍|면|원|당|관|팀|과|단)(?:[은는이가을를의와과에]|에서|으로|로)?(?![가-힣])"
+    r"|[A-Z][A-Za-z]+")
+# "누구": a person or a role
+_PERSON_WORD = re.compile(r"[가-힣]*(?:장|위원|대표|의원|교수|전문가|직원|주민|구민|시민|학생|어르신|청년|담당자|공무원|단체|기업|님)"
+                          r"(?:[은는이가을를의와과에]|에게)?(?![가-힣])")
 
 
 @dataclass
@@ -112,18 +119,23 @@ def plain_amount(value: str, unit: str | None = None) -> str | None:
     return f"≈ {sign}{' '.join(parts)} 원"
 
 
-def is_place(text: str, asked: list[str] = (), proper=None) -> bool:
+def is_place(text: str, asked: list[str] = (), proper=None, person: bool = False) -> bool:
     """Does a value name a place, an organisation or a name (not only a date, count or activity),
-    beyond the words the question itself used? ``proper`` (text -> proper nouns) adds kiwi's NNP."""
+    beyond the words the question itself used? ``proper`` (text -> rare proper nouns) adds
+    kiwi's NNP; ``person`` ("누구") asks for a person or a role instead."""
     bare = _DATE.sub(" ", _COUNT.sub(" ", text))
     for w in sorted(asked, key=len, reverse=True):
         if len(w) >= 2:
             bare = re.sub(re.escape(w), " ", bare, flags=re.IGNORECASE)
+    if person:
+        return bool(_PERSON_WORD.search(bare))
     if _PLACE_WORD.search(bare):
         return True
     return bool(proper and proper(bare))
 
 
+# Labels whose values are not places or names ("대 상: 구민", "기간: 연중")
+_NOT_PLACE_LABEL = re.compile(r"대상|사업대상|내용|주요내용|기간|사업기간|추진기간|일정|시기|예산|소요예산|목적|규모|인원|횟수|방향")
 _PROSE_END = re.compile(r"(?:함|임|음|다|됨|요)\.?\s*$")
 
 
@@ -143,11 +155,11 @@ def counter_ok(value: str, counter: str | None) -> bool:
 
 
 def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None = None,
-              words: list[str] = (), proper=None) -> list[Value]:
+              words: list[str] = (), proper=None, person: bool = False) -> list[Value]:
     """Values of the asked kind in a unit: regex over a line, the fitting cells of a row.
     ``words``: the question's own words (pick cells; a name must add to them)."""
     if unit.kind == "row":
-        return _cell_values(unit, kind, facets, counter, words, proper)
+        return _cell_values(unit, kind, facets, counter, words, proper, person)
     text = unit.text
     found: list[Value] = []
     if kind in ("amount", "comparison"):
@@ -170,11 +182,16 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
         if ":" in text:
             i = text.index(":")
             rest = text[i + 1:].strip()
-            ok = (kind != "place" or is_place(rest, words, proper)) and (kind != "list" or is_list_value(rest))
+            head = text[:i].lstrip("-○ㅇ·□※ ").strip()
+            ok = (kind != "place" or (is_place(rest, words, proper, person) and not _NOT_PLACE_LABEL.fullmatch(
+                re.sub(r"\s", "", head)))) and (kind != "list" or is_list_value(rest))
             if rest and ok:
                 s = text.index(rest, i)
                 found.append(Value(rest, s, s + len(rest)))
-        elif kind == "place" and is_place(text, words, proper):
+            elif kind == "place" and head and not _PROSE_END.search(head) and is_place(head, words, proper, person):
+                s = text.index(head)
+                found.append(Value(head, s, s + len(head)))
+        elif kind == "place" and not _PROSE_END.search(text) and is_place(text, words, proper, person):
             found.append(Value(text, 0, len(text)))
         elif kind == "list" and len(_LIST_SPLIT.split(text)) >= 3 and is_list_value(text):
             found.append(Value(text, 0, len(text)))
@@ -190,7 +207,7 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
 
 
 def _cell_values(unit: Unit, kind: str, facets: list[str], counter: str | None = None,
-                 words: list[str] = (), proper=None) -> list[Value]:
+                 words: list[str] = (), proper=None, person: bool = False) -> list[Value]:
     out = []
     for (header, cell), year in zip(unit.cells, unit.cell_years or [None] * len(unit.cells)):
         h = header.replace(" ", "")
@@ -214,7 +231,7 @@ def _cell_values(unit: Unit, kind: str, facets: list[str], counter: str | None =
             ok = bool(_DATE.search(raw))
             text = raw
         else:
-            ok = not numeric and (kind != "place" or is_place(raw, words, proper))
+            ok = not numeric and (kind != "place" or is_place(raw, words, proper, person))
             text = raw
         if ok:
             out.append(Value(text, year=year, number=number_of(raw) if numeric else None, header=header))
@@ -261,7 +278,7 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
                                  if u.kind == "row" else u.text + " " + (u.section or ""))
         if any(not re.search(FACET_EVIDENCE.get(f, re.escape(f)), facet_ev) for f in q.facets):
             continue
-        vals = values_of(u, kind, q.facets, q.counter, _words(q.text) + q.terms, proper)
+        vals = values_of(u, kind, q.facets, q.counter, _words(q.text) + q.terms, proper, "누구" in q.text)
         if kind != "topic" and not vals:
             continue
         own_hits = sum(1 for t in q.specific if t in own)

@@ -17,6 +17,8 @@ from search.question import Question, analyse
 # Passages whose units are read: retrieval puts the answer's passage in the top 3 for
 # 98-100% of questions; 10 leaves room for the other years of the same fact.
 ANSWER_PASSAGES = 10
+# A proper noun in this share of passages or more names the district itself, not an answer.
+COMMON_SHARE = 0.2
 
 
 class Answerer:
@@ -53,8 +55,14 @@ class Answerer:
         return choose(q, units, idf, rank, programmes, proper=self.proper_nouns)
 
     def proper_nouns(self, text: str) -> list[str]:
-        """kiwi's proper nouns (NNP) in a value: "카자흐스탄", "기시와다시"."""
-        return [t.form for t in self.searcher.tokenizer.kiwi.tokenize(text) if t.tag == "NNP" and len(t.form) >= 2]
+        """kiwi's proper nouns (NNP) in a value that are not everywhere in the reports: "카자흐스탄",
+        "기시와다시" count, "영등포" (the district itself, in most passages) does not."""
+        names = [t.form for t in self.searcher.tokenizer.kiwi.tokenize(text) if t.tag == "NNP" and len(t.form) >= 2]
+        if not names:
+            return []
+        n = max(1, len(self.searcher.chunks))
+        df = self.searcher.doc_freqs(names) if hasattr(self.searcher, "doc_freqs") else {}
+        return [w for w in names if df.get(w, 0) / n < COMMON_SHARE]
 
     def programmes(self, q: Question) -> list[AnswerItem]:
         """The programmes of the department(s), year(s) and chapter kind a list question names."""

@@ -136,7 +136,7 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
             continue
         if t not in specific:
             specific.append(t)
-    facets = [t for t in terms if t in FACETS]
+    facets = [t for t in terms if t in FACETS and not any(t in d for d in named)]
     m = _ASKED_COUNTER.search(bare)
     return Question(text=text, kind=kind, years=years, departments=depts, chapter_kind=chapter_kind,
                     terms=terms, specific=specific, facets=facets, previous_year=previous,
