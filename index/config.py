@@ -82,6 +82,16 @@ MAX_FILE_CHARS = 2_000_000
 # one file's embedding near 10 s (30-40 s on a busy machine) and is over five times the largest
 # corpus report. Dense is 0.10 of the hybrid score, so the rest of a huge file is still found.
 MAX_FILE_EMBED_CHARS = 50_000
+# Answer units: a line longer than this is cut at spaces into pieces (a 1 MB line must not
+# become a 1 MB answer), and at most this many pieces are kept per line.
+UNIT_MAX_CHARS = 600
+UNIT_MAX_PIECES = 20
+# Answers read the units of this many top passages (and the rest of their programmes): retrieval
+# puts the answer's passage in the top 3 for 98-100% of questions; 10 leaves room for the other
+# years of the same fact.
+ANSWER_PASSAGES = 10
+# A proper noun in this share of passages or more names the district itself ("영등포"), not an answer.
+COMMON_PROPER_SHARE = 0.2
 
 
 class SettingError(ValueError):

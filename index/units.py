@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from index.config import UNIT_MAX_CHARS, UNIT_MAX_PIECES
 from index.model import Chapter, Chunk, DocumentMeta, Line, Unit
 from index.textnorm import collapse_ws, is_noise_line, join_spaced_letters, strip_html
 
@@ -325,8 +326,11 @@ def extract_units(lines: list[Line], chapters: list[Chapter], meta: DocumentMeta
         fact_years = sorted({cy} | set(years_in(shown))) if cy else years_in(shown)
         lost = _looks_like_lost_table_row(shown)
         label = join_spaced_letters(re.split(r"\s[△\-]?\d", shown, maxsplit=1)[0]).strip() if lost else None
-        units.append(Unit(id=f"{fields['file']}:{ln.number}", kind="line", text=shown, fact_years=fact_years,
-                          aligned=not lost, label=label or None, **fields))
+        pieces = _pieces(shown)
+        for k, piece in enumerate(pieces):
+            uid = f"{fields['file']}:{ln.number}" + (f"#{k + 1}" if len(pieces) > 1 else "")
+            units.append(Unit(id=uid, kind="line", text=piece, fact_years=fact_years,
+                              aligned=not lost, label=label or None, **fields))
     flush()
     units.sort(key=lambda u: (u.line, u.kind))
     return units
@@ -355,6 +359,20 @@ def _programme_label(prog, by_number: dict[int, Line]) -> str | None:
         if ln is not None and ln.text.strip() and not ln.text.strip().startswith("□"):
             return collapse_ws(ln.text)[:200]
     return None
+
+
+def _pieces(text: str) -> list[str]:
+    """A line as answer-sized pieces, cut at spaces (hard cuts where there are none)."""
+    out = []
+    while text and len(out) < UNIT_MAX_PIECES:
+        if len(text) <= UNIT_MAX_CHARS:
+            out.append(text)
+            break
+        cut = text.rfind(" ", UNIT_MAX_CHARS // 2, UNIT_MAX_CHARS)
+        cut = cut if cut > 0 else UNIT_MAX_CHARS
+        out.append(text[:cut].strip())
+        text = text[cut:].strip()
+    return out
 
 
 def _is_unit_caption(text: str) -> bool:

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from index.config import ANSWER_PASSAGES, COMMON_PROPER_SHARE
 from index.model import Chunk, Unit
 from search.answer import AnswerItem, AnswerResult, choose
 from search.citations import CIRCLED, report_label
 from search.question import Question, analyse
 
-# Passages whose units are read: retrieval puts the answer's passage in the top 3 for
-# 98-100% of questions; 10 leaves room for the other years of the same fact.
-ANSWER_PASSAGES = 10
-# A proper noun in this share of passages or more names the district itself, not an answer.
-COMMON_SHARE = 0.2
 
 
 class Answerer:
@@ -62,7 +58,7 @@ class Answerer:
             return []
         n = max(1, len(self.searcher.chunks))
         df = self.searcher.doc_freqs(names) if hasattr(self.searcher, "doc_freqs") else {}
-        return [w for w in names if df.get(w, 0) / n < COMMON_SHARE]
+        return [w for w in names if df.get(w, 0) / n < COMMON_PROPER_SHARE]
 
     def programmes(self, q: Question) -> list[AnswerItem]:
         """The programmes of the department(s), year(s) and chapter kind a list question names."""
