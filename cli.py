@@ -125,13 +125,20 @@ def _top_k(value: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _year(value: str) -> int:
+    try:
+        return config.validate_year(value)
+    except config.SettingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-dir", default=DEFAULT_INDEX_DIR, help=f"색인 위치 (기본 {DEFAULT_INDEX_DIR})")
     p.add_argument("--top-k", type=_top_k, default=None,
                    help=f"결과 수 {config.TOP_K_MIN}-{config.TOP_K_MAX} (기본: 색인에 기록된 값, 없으면 {config.DEFAULT_TOP_K})")
     p.add_argument("--mode", choices=config.MODES, default=None,
                    help=f"검색 방식 (기본: 색인에 기록된 값, 없으면 {config.DEFAULT_MODE})")
-    p.add_argument("--year", type=int, action="append", help="연도 필터 (여러 번 가능)")
+    p.add_argument("--year", type=_year, action="append", help="연도 필터 (여러 번 가능)")
     p.add_argument("--department", action="append", help="부서 필터, 예: 비전협력과")
     p.add_argument("--kind", action="append", choices=config.CLI_KINDS,
                    help="장 종류: plan(계획) | results(실적) | new(신규·중점)")
@@ -224,31 +231,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Run ``kosearch eval``; returns the exit code (2 on bad input, with one line on stderr)."""
     from search.eval import EvalError
 
-    try:
-        report, text = _run(args)
-        if args.output:
-            try:
-                Path(args.output).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-            except OSError as exc:
-                raise EvalError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
-    except EvalError as exc:
-        print(f"kosearch eval: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("kosearch eval: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # never a traceback for the user
-        msg = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"kosearch eval: error: {type(exc).__name__}: {msg}", file=sys.stderr)
-        return 1
-    try:
-        _print_report(args, report, text)
-    except BrokenPipeError:  # e.g. piped into head
+    def body() -> int:
         try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-    return 0
+            report, text = _run(args)
+            if args.output:
+                try:
+                    Path(args.output).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n",
+                                                 encoding="utf-8")
+                except OSError as exc:
+                    raise EvalError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+        except EvalError as exc:
+            raise UserError(str(exc)) from None
+        _print_report(args, report, text)
+        return 0
+
+    return guarded(body, "kosearch eval: 오류")
 
 
 def _print_report(args: argparse.Namespace, report: dict, text: str) -> None:
@@ -304,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=7860)
     s.add_argument("--index-dir", default=DEFAULT_INDEX_DIR)
+    s.add_argument("--corpus", action="append", metavar="FOLDER",
+                   help="보고서 폴더: 색인 상태가 바뀐 파일을 이 폴더 안에서만 찾음 (여러 번 가능, 기본 corpus)")
     s.set_defaults(func=cmd_serve)
     return p
 
@@ -311,28 +310,38 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     import app
 
-    return app.main(["--host", args.host, "--port", str(args.port), "--index-dir", args.index_dir])
+    return app.main(["--host", args.host, "--port", str(args.port), "--index-dir", args.index_dir]
+                    + [a for c in args.corpus or () for a in ("--corpus", c)])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def guarded(body, prefix: str = "오류") -> int:
+    """Run a command: a user error is one line (exit 2), never a traceback (KOSEARCH_DEBUG=1 shows it)."""
     try:
-        return args.func(args)
+        return body()
     except UserError as exc:
-        print(f"오류: {exc}", file=sys.stderr)
+        print(f"{prefix}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("중단됨", file=sys.stderr)
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # e.g. piped into head
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
         return 0
-    except Exception as exc:  # never a traceback for users; KOSEARCH_DEBUG=1 shows it
+    except Exception as exc:
         if os.environ.get("KOSEARCH_DEBUG"):
             raise
-        print(f"오류: 예기치 않은 문제가 발생했습니다 ({type(exc).__name__}: {exc}). "
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"{prefix}: 예기치 않은 문제가 발생했습니다 ({type(exc).__name__}: {msg}). "
               "KOSEARCH_DEBUG=1 로 다시 실행하면 자세한 내용이 나옵니다.", file=sys.stderr)
         return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return guarded(lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -110,14 +110,17 @@ def bench_100k(tmp: Path, idx: Path, n: int) -> None:
     """A synthetic index of ``n`` chunks: corpus chunks with shuffled terms and jittered vectors."""
     from dataclasses import replace
 
-    from index.store import FileEntry, Manifest, read_chunks, read_terms, save_index
-    from index.tokens import PAIR_SEP
+    from index.build import analyse
+    from index.models import ModelRegistry
+    from index.store import FileEntry, Manifest, open_backend, open_writer
+    from index.tokens import PAIR_SEP, TokenizerConfig
     from search import Searcher
 
-    base = read_chunks(idx / "chunks.jsonl")
-    terms = read_terms(idx)
-    vecs = np.load(idx / "vectors.npy")
-    src = Searcher.open(idx).manifest
+    backend = open_backend(idx)
+    base = backend.chunks.all()
+    src = backend.manifest
+    terms = analyse(ModelRegistry().tokenizer(TokenizerConfig.from_dict(src.tokenizer)), base)[0]
+    vecs = backend.vectors.vectors([c.id for c in base])
     rng = np.random.default_rng(0)
     pick = rng.integers(0, len(base), n)
     vocab = sorted({t for ts in terms for t in ts})
@@ -134,7 +137,11 @@ def bench_100k(tmp: Path, idx: Path, n: int) -> None:
     big = tmp / "big"
     t = time.perf_counter()
     pairs = [[a + PAIR_SEP + b for a, b in zip(ts, ts[1:])] for ts in toks]
-    save_index(big, manifest, chunks, toks, pairs, v.astype(np.float32))
+    v = v.astype(np.float32)
+    with open_writer(big) as writer:
+        for j in range(0, n, 50):
+            writer.upsert(f"syn{j // 50}.txt", chunks[j:j + 50], [], toks[j:j + 50], pairs[j:j + 50], v[j:j + 50])
+        writer.commit(manifest)
     build_s = time.perf_counter() - t
     s = Searcher.open(big)
     print(f"synthetic {n} chunks: BM25+{s.manifest.vector_index.get('type')} index written in {build_s:.1f} s")
@@ -149,7 +156,7 @@ def bench_flat_vs_hnsw(v: np.ndarray, nq: int = 50) -> None:
     """Exact vs HNSW search on the same vectors: latency and HNSW recall@10 against exact."""
     import faiss
 
-    from index.store import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M
+    from index.config import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M
 
     rng = np.random.default_rng(1)
     q = v[rng.integers(0, len(v), nq)] + rng.normal(0, 0.05, (nq, v.shape[1])).astype(np.float32)
@@ -191,6 +198,8 @@ def main() -> None:
         bench_parse()
         idx = bench_index(tmp)
         bench_queries(idx, args.rounds)
+        # entry points in fresh processes: no-op index, ask, batch, the web app (bench/bench_startup.py)
+        subprocess.run([sys.executable, str(ROOT / "bench" / "bench_startup.py"), "--index-dir", str(idx)], check=False)
         bench_embedding()
         if not args.skip_100k:
             bench_100k(tmp, idx, args.size)
