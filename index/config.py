@@ -11,10 +11,19 @@ It lives in ``index/`` because the index records these settings and ``index`` ne
 """
 from __future__ import annotations
 
+import os as _os
+
 # ---- model and index location --------------------------------------------------------------
 DEFAULT_MODEL = "bundled:multilingual-e5-small"
 NO_MODEL = frozenset({"none", "bm25", ""})            # --model values meaning "BM25 only"
 DEFAULT_INDEX_DIR = ".kosearch/index"
+DEFAULT_CORPUS_DIR = "corpus"                         # `kosearch index` with no PATH; the app's --corpus
+# An installed offline bundle keeps its data outside the code, in one folder ($KOSEARCH_DATA:
+# reports/, index/, uploads/, models/; see packaging/). When it is set, the defaults live there.
+DATA_DIR = _os.environ.get("KOSEARCH_DATA", "").strip() or None
+if DATA_DIR:
+    DEFAULT_INDEX_DIR = _os.path.join(DATA_DIR, "index")
+    DEFAULT_CORPUS_DIR = _os.path.join(DATA_DIR, "reports")
 
 # ---- queries and results -------------------------------------------------------------------
 MAX_QUERY_CHARS = 300
