@@ -26,6 +26,7 @@ _DATE = re.compile(
     r"|[상하]반기|연중|\d\s*분기|\d{1,2}\.\s*\d{1,2}\.\s*[~∼-]\s*\d{1,2}\.\s*\d{1,2}\.?)")
 _LIST_SPLIT = re.compile(r"\s*[,、ㆍ]\s*")
 _MONEY_HEADER = re.compile(r"예산|금액|액|사업비|비용|감|계")
+_CURRENCY = re.compile(r"원|달러|엔|유로|위안")
 _RATE_HEADER = re.compile(r"[률율]|%")
 _COUNT_HEADER = re.compile(r"정원|현원|과부족|계|명|수|횟수|인원|참여|개|건|회")
 # A place, organisation or name: a word ending like one ("국립통일교육원", "기시와다시", "신광경로당").
@@ -50,6 +51,7 @@ class Value:
     year: int | None = None
     number: float | None = None
     header: str | None = None     # a table cell's column header
+    weak: bool = False            # the kind is a reading, not stated (a number in a table without a unit)
 
 
 @dataclass
@@ -215,8 +217,12 @@ def _cell_values(unit: Unit, kind: str, facets: list[str], counter: str | None =
         if not raw or raw in ("-", "–"):
             continue
         numeric = re.match(r"^[△▲\-+]?\s*\d", raw) is not None
+        weak = False
         if kind in ("amount", "comparison"):
-            ok = numeric and (_MONEY_HEADER.search(h) or (unit.unit or "").endswith("원")) and not _RATE_HEADER.search(h)
+            money = bool(_MONEY_HEADER.search(h) or _CURRENCY.search(unit.unit or ""))
+            # a number in a table with no unit may be an amount: answered, but never 높음
+            weak = not money and unit.unit is None and kind == "amount"
+            ok = numeric and (money or weak) and not _RATE_HEADER.search(h) and not re.match(r"^\(.*\)$", raw)
             text = raw if re.search(r"원", raw) else f"{raw.split('(')[0].strip()}{unit.unit or ''}"
         elif kind == "count":
             counted = bool(_COUNT_HEADER.search(h + (unit.label or "") + (unit.section or "") + (unit.unit or "")))
@@ -234,7 +240,10 @@ def _cell_values(unit: Unit, kind: str, facets: list[str], counter: str | None =
             ok = not numeric and (kind != "place" or is_place(raw, words, proper, person))
             text = raw
         if ok:
-            out.append(Value(text, year=year, number=number_of(raw) if numeric else None, header=header))
+            at = unit.text.find(f"{header} {cell}")   # the cell in the row's text, for highlighting
+            start = at + len(header) + 1 if at >= 0 else -1
+            out.append(Value(text, start, start + len(cell) if at >= 0 else -1, year=year,
+                             number=number_of(raw) if numeric else None, header=header, weak=weak))
     if out:
         # "7급 정원 몇 자리" reads the 7급 cell, "집행액" the 집행액 column, else the first (계)
         keys = [w for w in list(facets) + list(words) if w]
@@ -289,7 +298,7 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
             score += 0.3
         conf = "high" if not missing and u.aligned else "medium"
         for v in vals or [None]:
-            out.append(Candidate(u, v, covered, missing, score, conf))
+            out.append(Candidate(u, v, covered, missing, score, "medium" if v is not None and v.weak else conf))
     out.sort(key=lambda c: -c.score)
     return out
 
@@ -325,8 +334,10 @@ def _answer(c: Candidate, kind: str, **kw) -> Answer:
 
 
 def topic_label(q: Question) -> str:
-    words = " ".join(q.specific[:3]) or (q.departments[0] if q.departments else "")
-    kind_word = {"amount": "예산", "count": "인원·수", "date": "일정", "rate": "비율", "place": "정보",
+    # "의료 관광 의료관광" -> "의료관광": a compound stands for its parts
+    whole = [t for t in q.specific if not any(t != o and t in o for o in q.specific)]
+    words = " ".join(whole[:3]) or (q.departments[0] if q.departments else "")
+    kind_word = {"amount": "금액", "count": "인원·수", "date": "일정", "rate": "비율", "place": "정보",
                  "list": "목록", "comparison": "자료", "topic": "자료"}[q.kind]
     if q.facets and q.kind in ("amount", "count"):
         kind_word = q.facets[0]

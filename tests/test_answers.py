@@ -146,3 +146,22 @@ def test_ask_prints_the_answer_line_first(bm25_dir, capsys):
                                             ("9,000원", None)])
 def test_plain_reading_of_amounts(value, reading):
     assert plain_amount(value) == reading
+
+
+def test_answer_from_a_hwpx_table_cites_its_page(tmp_path):
+    """Readers' tables become row facts too; a header naming a year ("2024년 3분기") sets the
+    value's year, and a table with no unit line answers 보통, never 높음."""
+    import shutil
+    from pathlib import Path
+
+    from index.build import build
+    from search.searcher import Searcher
+
+    src = Path(__file__).parent / "fixtures" / "hwpx_moef_fdi_2025q2_press.hwpx"
+    shutil.copy(src, tmp_path / src.name)
+    build([tmp_path], tmp_path / "index", model="none")
+    svc = SearchService(Searcher.open(tmp_path / "index"))
+    a = svc.ask("2024년 3분기 총투자 얼마야?", top_k=3).answer
+    assert a["value"] == "145.7" and a["year"] == 2024 and a["confidence"] == "medium"
+    assert a["source"]["file"] == src.name and a["source"]["page"] == 1
+    assert a["text"][a["highlight"][0]:a["highlight"][1]] == "145.7"
