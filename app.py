@@ -10,10 +10,14 @@ Result formats (JSON, CSV, Markdown) come from ``search.present``; limits from `
 from __future__ import annotations
 
 import argparse
+import atexit
+import collections
 import html
+import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -22,7 +26,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from index.config import DEFAULT_INDEX_DIR, DEFAULT_TOP_K, KIND_LABELS, UI_MAX_TOP_K
+from index.config import DEFAULT_CORPUS_DIR, DEFAULT_INDEX_DIR, DEFAULT_TOP_K, KIND_LABELS, UI_MAX_TOP_K
 from search.present import CONFIDENCE_KO, NO_MATCH, NO_MATCH_CLOSEST, all_low
 
 DEFAULT_HOST = "127.0.0.1"
@@ -32,6 +36,8 @@ QUEUE_SIZE = 64          # requests waiting beyond that; more get "queue is full
 SECTION_MAX_CHARS = 20_000
 EXPORT_TTL_S = 3600
 AUTH_ENV = "KOSEARCH_AUTH"
+LOGIN_MAX_FAILURES = 5   # failed logins per client address ...
+LOGIN_WINDOW_S = 60.0    # ... in this many seconds; more get 429 and a Korean message
 
 EXAMPLES = [
     "외국인 환자를 대상으로 하는 사업은?",
@@ -290,7 +296,8 @@ def _fmt_created(created: str | None) -> str:
         return created
 
 
-def status_html(searcher, changed: list[tuple[str, str]], reload_error: str | None = None) -> str:
+def status_html(searcher, changed: list[tuple[str, str]], reload_error: str | None = None, *,
+                outside: list[str] = (), roots: list = ()) -> str:
     st = searcher.stats()
     mode = "하이브리드 (BM25 + 구문 + 벡터)" if searcher.has_vectors else "BM25 + 구문 (벡터 없음)"
     rows = [("보고서", f"{st['files']}개"), ("청크(구절)", f"{st['chunks']}개"), ("모델", st["model"]),
@@ -303,8 +310,15 @@ def status_html(searcher, changed: list[tuple[str, str]], reload_error: str | No
         out.append(message_html(f"색인 뒤에 바뀐 파일이 있습니다: {names}. "
                                 "`kosearch index corpus`로 다시 색인하면 앱을 다시 시작하지 않아도 새 색인으로 검색합니다.",
                                 "warn"))
-    else:
+    elif not outside:
         out.append(message_html("색인한 파일이 모두 최신입니다.", "info"))
+    if outside:
+        where = ", ".join(str(r) for r in roots) or "(없음)"
+        built = getattr(searcher.manifest, "root", "") or ""
+        out.append(message_html(
+            f"색인 기록의 파일 {len(outside)}개는 확인할 보고서 폴더({where}) 밖에 있어 바뀌었는지 확인하지 않았습니다. "
+            f"보고서 폴더를 `kosearch serve --corpus 폴더`로 지정하세요"
+            + (f" (이 색인은 {built}에서 만들었습니다)." if built else "."), "warn"))
     out.append("<table>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows) + "</table>")
     changed_names = {n for n, _ in changed}
     out.append("<br><table><tr><th>파일</th><th>보고서</th><th>부서</th><th>연도</th><th>구절</th></tr>")
@@ -355,10 +369,17 @@ def _prune(root: Path, ttl: float = EXPORT_TTL_S) -> None:
 
 
 class IndexState:
-    """What the app derives from one opened index; replaced when the index on disk is rebuilt."""
+    """What the app derives from one opened index; replaced when the index on disk is rebuilt.
 
-    def __init__(self, searcher):
+    ``roots``: the report folders the operator named (``--corpus``); the changed-files check looks
+    only there, whatever paths the manifest records (index.freshness).
+    """
+
+    def __init__(self, searcher, roots=(DEFAULT_CORPUS_DIR,)):
         self.searcher = searcher
+        self.roots = list(roots)
+        self.outside: list[str] = []
+        self.checked_roots: list = []
         stats = searcher.stats()
         self.info = f"{stats['files']}개 보고서 · {_fmt_created(stats.get('created'))}"
         self.choices = _choices(searcher)
@@ -396,8 +417,11 @@ class IndexState:
     def changed_files(self, max_age: float = 30.0) -> list[tuple[str, str]]:
         with self._lock:
             if time.time() - self._changed_at > max_age:
+                from index.freshness import check
+
                 try:
-                    self._changed = self.searcher.changed_files()
+                    fresh = check(self.searcher.manifest, self.roots)
+                    self._changed, self.outside, self.checked_roots = fresh.changed, fresh.outside, fresh.roots
                 except OSError:
                     log.exception("changed_files failed")
                 self._changed_at = time.time()
@@ -411,19 +435,21 @@ class Handlers:
     kept for export is the JSON envelope of ``search.present``.
     """
 
-    def __init__(self, searcher):
+    def __init__(self, searcher, roots=(DEFAULT_CORPUS_DIR,)):
         from search.live import LiveSearcher
         from search.service import SearchService
 
         self.live = searcher if isinstance(searcher, LiveSearcher) else LiveSearcher(searcher)
         self.service = SearchService(self.live)
-        self._state = IndexState(self.live.current)
+        self.roots = list(roots)
+        self._state = IndexState(self.live.current, self.roots)
         self.export_root = Path(tempfile.mkdtemp(prefix="kosearch-export-"))
+        atexit.register(shutil.rmtree, self.export_root, True)  # any normal exit (SIGTERM: see main)
 
     def current(self) -> IndexState:
         s = self.live.current
         if self._state.searcher is not s:
-            self._state = IndexState(s)
+            self._state = IndexState(s, self.roots)
         return self._state
 
     def ui_search(self, question, year, department, kind, top_k, view):
@@ -484,25 +510,28 @@ class Handlers:
 
     def status_now(self, max_age: float = 30.0) -> str:
         st = self.current()
-        return status_html(st.searcher, st.changed_files(max_age), self.live.reload_error)
+        changed = st.changed_files(max_age)
+        return status_html(st.searcher, changed, self.live.reload_error, outside=st.outside,
+                           roots=st.checked_roots or st.roots)
 
     def api_search(self, question, top_k=DEFAULT_TOP_K, year=None, department=None, chapter_kind=None) -> str:
         """The ``search`` endpoint's JSON (a string); raises the service's errors."""
         from search import present
 
-        res = self.service.ask(question, top_k=top_k, year=year or None,
-                               department=department or None, chapter_kind=chapter_kind or None)
+        self.current()  # follow a rebuilt index here too, so the state never holds a replaced one
+        res = self.service.ask(question, top_k=top_k, year=year, department=department, chapter_kind=chapter_kind)
         return present.to_json(res.to_dict())
 
 
-def build_app(searcher):
+def build_app(searcher, roots=(DEFAULT_CORPUS_DIR,)):
     """The Gradio Blocks over an index (a ``Searcher`` or ``LiveSearcher``), wired to ``Handlers``.
-    A rebuilt index is picked up on the next question."""
+    A rebuilt index is picked up on the next question. ``roots``: the report folders whose files
+    the status panel compares with the index. Start it with :func:`launch` (login rate limit)."""
     import gradio as gr
 
     from search.service import USER_ERRORS
 
-    h = Handlers(searcher)
+    h = Handlers(searcher, roots)
 
     def maybe_search(question, year, department, kind, top_k, view):
         """Filters and the view re-run the search, but only once there is a question."""
@@ -589,6 +618,96 @@ def build_app(searcher):
     return demo
 
 
+# ---- login rate limit --------------------------------------------------------------------------
+class LoginLimiter:
+    """ASGI middleware: at most ``max_failures`` failed ``POST /login`` per client address in
+    ``window`` seconds; further attempts (right password or not) get 429 and a Korean message
+    until the oldest failure leaves the window.
+
+    Gradio calls a password check with no request, so the count is kept here, around its
+    ``/login`` route, by ``request.client.host`` (behind a reverse proxy that is the proxy's
+    address: every user then shares one budget). An attempt in flight holds a slot, so parallel
+    guesses cannot overrun the limit; a successful login frees its slot.
+    """
+
+    MAX_ADDRESSES = 10_000  # addresses remembered at once (the oldest are forgotten first)
+
+    def __init__(self, app, max_failures: int = LOGIN_MAX_FAILURES, window: float = LOGIN_WINDOW_S,
+                 clock=time.monotonic):
+        self.app, self.max_failures, self.window, self.clock = app, max_failures, window, clock
+        self._failures: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def is_login(scope) -> bool:
+        return (scope.get("type") == "http" and scope.get("method") == "POST"
+                and scope.get("path", "").rstrip("/").endswith("/login"))
+
+    def _take(self, host: str) -> tuple[float | None, float]:
+        """Reserve a slot for one attempt: (its stamp, 0) or (None, seconds to wait)."""
+        now = self.clock()
+        with self._lock:
+            q = self._failures.get(host)
+            if q is None:
+                q = self._failures[host] = collections.deque()
+                while len(self._failures) > self.MAX_ADDRESSES:
+                    self._failures.popitem(last=False)
+            while q and now - q[0] >= self.window:
+                q.popleft()
+            if len(q) >= self.max_failures:
+                return None, max(1.0, self.window - (now - q[0]))
+            q.append(now)
+            self._failures.move_to_end(host)
+            return now, 0.0
+
+    def _release(self, host: str, stamp: float) -> None:
+        with self._lock:
+            q = self._failures.get(host)
+            if q is not None:
+                try:
+                    q.remove(stamp)
+                except ValueError:
+                    pass
+                if not q:
+                    del self._failures[host]
+
+    async def __call__(self, scope, receive, send):
+        if not self.is_login(scope):
+            return await self.app(scope, receive, send)
+        host = (scope.get("client") or ("unknown", 0))[0] or "unknown"
+        stamp, wait = self._take(host)
+        if stamp is None:
+            body = json.dumps({"detail": f"로그인 실패가 너무 많습니다. {int(wait + 0.999)}초 뒤에 다시 시도하세요."},
+                              ensure_ascii=False).encode("utf-8")
+            await send({"type": "http.response.start", "status": 429,
+                        "headers": [(b"content-type", b"application/json; charset=utf-8"),
+                                    (b"retry-after", str(int(wait + 0.999)).encode()),
+                                    (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        status = {"code": 500}
+
+        async def watch(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            if 200 <= status["code"] < 400:
+                self._release(host, stamp)  # logged in (or sent on): not a failure
+
+
+def launch(demo, **kwargs):
+    """``demo.launch`` with the login rate limit (:class:`LoginLimiter`) in front of Gradio's routes."""
+    from starlette.middleware import Middleware
+
+    app_kwargs = dict(kwargs.pop("app_kwargs", None) or {})
+    app_kwargs["middleware"] = [*app_kwargs.get("middleware", []), Middleware(LoginLimiter)]
+    return demo.launch(app_kwargs=app_kwargs, **kwargs)
+
+
 # ---- command line ------------------------------------------------------------------------------
 def parse_auth(value: str | None):
     """``user:pass`` or ``u1:p1,u2:p2`` → list of (user, pass); None when unset. ValueError when malformed."""
@@ -608,7 +727,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=DEFAULT_HOST, help="바인딩 주소 (기본 127.0.0.1, 다른 주소는 명시해야 함)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="포트 (기본 7860)")
     p.add_argument("--index-dir", default=DEFAULT_INDEX_DIR, help=f"색인 위치 (기본 {DEFAULT_INDEX_DIR})")
+    p.add_argument("--corpus", action="append", default=None, metavar="FOLDER",
+                   help=f"보고서 폴더: 색인 상태가 바뀐 파일을 이 폴더 안에서만 찾음 (여러 번 가능, 기본 {DEFAULT_CORPUS_DIR})")
     return p
+
+
+class _Terminated(BaseException):
+    """Raised in the main thread by SIGTERM, so ``main`` closes the server and cleans up as on Ctrl+C."""
 
 
 def open_searcher(index_dir: str | Path):
@@ -655,11 +780,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1") and not auth:
         print(f"경고: {args.host}에 로그인 없이 공개합니다. {AUTH_ENV}='user:pass'로 로그인을 켤 수 있습니다.",
               file=sys.stderr)
-    demo = build_app(searcher)
+    demo = build_app(searcher, args.corpus or [DEFAULT_CORPUS_DIR])
+
+    def on_sigterm(signum, frame):
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)  # `kill`, systemd, docker stop: like Ctrl+C
     try:
-        demo.launch(server_name=args.host, server_port=args.port, auth=auth,
-                    auth_message="kosearch 로그인" if auth else None, show_error=False, ssr_mode=False,
-                    footer_links=["api"], quiet=True, share=False, prevent_thread_lock=True)
+        launch(demo, server_name=args.host, server_port=args.port, auth=auth,
+               auth_message="kosearch 로그인" if auth else None, show_error=False, ssr_mode=False,
+               footer_links=["api"], quiet=True, share=False, prevent_thread_lock=True)
         shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
         print(f"kosearch 웹 앱: http://{shown}:{args.port}/ (보고서 {searcher.stats()['files']}개, "
               f"{'로그인 필요' if auth else '로그인 없음'}) · 끝내려면 Ctrl+C", flush=True)
@@ -668,10 +798,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"오류: {args.host}:{args.port}에서 시작할 수 없습니다 ({exc}). --port로 다른 포트를 지정하세요.",
               file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Terminated):
+        print("kosearch 웹 앱을 끝냅니다.", file=sys.stderr, flush=True)
         return 0
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+        try:
+            demo.close()
+        except Exception:  # noqa: BLE001 - closing is best effort; the export folder still goes
+            log.debug("close failed", exc_info=True)
         shutil.rmtree(getattr(demo, "kosearch_export_dir", ""), ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

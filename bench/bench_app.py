@@ -6,6 +6,11 @@ throughput and the server's peak memory (VmHWM of the server process, plus a sam
 
     python bench/bench_app.py [--index-dir .kosearch/index] [--clients 20] [--questions 10]
     python bench/bench_app.py --bm25          # build a BM25-only index of corpus/ in a temp dir first
+
+Then ``--reloads`` (default 20) index swaps under the same load: the server runs on a copy of
+the index, whose manifest is rewritten (a new file, as ``kosearch index`` writes one) while the
+clients keep asking; the live index reopens it on the next question. It prints the server's RSS
+after the 2nd and after the last reload (issue 14: within 50 MiB of each other).
 """
 from __future__ import annotations
 
@@ -103,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--questions", type=int, default=10, help="questions per client")
     ap.add_argument("--top-k", type=int, default=5)
+    ap.add_argument("--reloads", type=int, default=20, help="index swaps under load after the load run (0: none)")
     args = ap.parse_args(argv)
 
     tmp = None
@@ -113,10 +119,16 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tempfile.mkdtemp(prefix="kosearch-bench-app-"))
         index_dir = tmp / "index"
         build([ROOT / "corpus"], index_dir, model="none")
-    if not (index_dir / "manifest.json").is_file():
+    from index.store import index_exists, read_manifest
+
+    if not index_exists(index_dir):
         print(f"no index at {index_dir}: run `kosearch index corpus` first, or pass --bm25", file=sys.stderr)
         return 2
-    model = json.loads((index_dir / "manifest.json").read_text(encoding="utf-8")).get("model", {}).get("id") or "none"
+    if args.reloads:  # the swaps rewrite the manifest: never the user's own index
+        tmp = tmp or Path(tempfile.mkdtemp(prefix="kosearch-bench-app-"))
+        shutil.copytree(index_dir, tmp / "served")
+        index_dir = tmp / "served"
+    model = read_manifest(index_dir).model.get("id") or "none"
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -127,6 +139,14 @@ def main(argv: list[str] | None = None) -> int:
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak_sampled = 0.0
     stop = threading.Event()
+    reloaded = threading.Semaphore(0)  # one release per "index ... reloaded" line of the server's log
+    log_tail: list[str] = []
+
+    def read_log():
+        for line in proc.stderr:
+            log_tail[:] = (log_tail + [line.rstrip()])[-20:]
+            if " reloaded" in line:
+                reloaded.release()
 
     def sample():
         nonlocal peak_sampled
@@ -134,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             peak_sampled = max(peak_sampled, tree_rss_mb(proc.pid))
             time.sleep(0.05)
 
+    threading.Thread(target=read_log, daemon=True).start()
+    reload_rss: list[float] = []
+    reload_errors: list[str] = []
     try:
         wait_ready(url, proc)
         startup_s = time.time() - t_start
@@ -176,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
         time.sleep(0.1)
         rss_now, hwm = proc_mem_mb(proc.pid)
+        if args.reloads:
+            reload_rss, reload_errors = reload_under_load(url, proc.pid, index_dir, args, reloaded)
     finally:
         stop.set()
         proc.terminate()
@@ -202,7 +227,66 @@ def main(argv: list[str] | None = None) -> int:
           f"after load {rss_now:.0f} MiB")
     for e in errors[:10]:
         print("  error:", e)
-    return 0 if answered == total else 1
+    ok = answered == total
+    if args.reloads:
+        done = len(reload_rss)
+        print(f"  {args.reloads} index reloads under load ({min(args.clients, 4)} clients asking): "
+              f"{done}/{args.reloads} taken into service · errors {len(reload_errors)}")
+        if done >= 2:
+            print(f"  server RSS after reload 2: {reload_rss[1]:.0f} MiB · after reload {done}: {reload_rss[-1]:.0f} MiB "
+                  f"· growth {reload_rss[-1] - reload_rss[1]:+.0f} MiB (target: within 50 MiB)")
+            print("  RSS per reload (MiB): " + " ".join(f"{r:.0f}" for r in reload_rss))
+        for e in reload_errors[:10]:
+            print("  reload error:", e)
+        ok = ok and done == args.reloads and not reload_errors
+    return 0 if ok else 1
+
+
+def rewrite_manifest(index_dir: Path) -> None:
+    """What a finished ``kosearch index`` does: commit a new generation (same content)."""
+    from index.store import open_writer
+
+    with open_writer(index_dir, wait=30) as writer:
+        writer.commit()
+
+
+def reload_under_load(url: str, pid: int, index_dir: Path, args, reloaded: threading.Semaphore
+                      ) -> tuple[list[float], list[str]]:
+    """Swap the index ``args.reloads`` times while clients keep asking; the server's RSS after each."""
+    from gradio_client import Client
+
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def user(n: int) -> None:
+        client = Client(url, verbose=False)
+        i = 0
+        while not stop.is_set():
+            try:
+                out = json.loads(client.predict(QUESTIONS[(n + i) % len(QUESTIONS)], args.top_k, api_name="/search"))
+                assert out["results"]
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"client {n}: {type(exc).__name__}: {exc}")
+            i += 1
+
+    rss: list[float] = []
+    clients = min(args.clients, 4)
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        futures = [pool.submit(user, n) for n in range(clients)]
+        try:
+            for _ in range(args.reloads):
+                time.sleep(2.2)  # the live index looks at the manifest at most every 2 s
+                rewrite_manifest(index_dir)
+                if not reloaded.acquire(timeout=120):
+                    errors.append("a rewritten index was not reloaded within 120 s")
+                    break
+                time.sleep(0.5)  # let the old index go and a few questions run on the new one
+                rss.append(proc_mem_mb(pid)[0])
+        finally:
+            stop.set()
+            for f in futures:
+                f.result()
+    return rss, errors
 
 
 if __name__ == "__main__":

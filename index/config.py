@@ -161,6 +161,90 @@ def parse_kinds(kinds) -> set[str]:
     return {parse_kind(k) for k in (kinds if isinstance(kinds, (list, tuple, set)) else [kinds])}
 
 
+YEAR_MIN, YEAR_MAX = 1900, 2100
+MAX_FILTER_CHARS = 100                                 # one department (or other name) filter value
+MAX_FILTER_VALUES = 50                                 # values in one filter
+SHOWN_VALUES = 30                                      # existing values named in an "unknown value" message
+
+
+def _values(value, what: str) -> list:
+    """A filter given as one value or a list of them -> a list (empty: no filter)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple, set, frozenset)):
+        values = [v for v in value if v is not None and v != ""]
+    else:
+        values = [value]
+    if len(values) > MAX_FILTER_VALUES:
+        raise SettingError(f"{what} 필터 값이 너무 많습니다 (최대 {MAX_FILTER_VALUES}개).")
+    return values
+
+
+def validate_year(value) -> int:
+    """One year filter: 2022, "2022" or "2022년" -> 2022; anything else SettingError."""
+    bad = SettingError(f"연도는 2022처럼 네 자리 숫자여야 합니다 (받은 값: {_shown(value)}).")
+    if isinstance(value, bool):
+        raise bad
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise bad
+        value = int(value)
+    if isinstance(value, str):
+        text = value.strip().removesuffix("년").strip()
+        if not (text.isascii() and text.isdigit()):
+            raise bad
+        value = int(text)
+    if not isinstance(value, int):
+        raise bad
+    if not YEAR_MIN <= value <= YEAR_MAX:
+        raise SettingError(f"연도는 {YEAR_MIN}에서 {YEAR_MAX} 사이여야 합니다 (받은 값: {value}).")
+    return value
+
+
+def validate_years(value) -> list[int] | None:
+    """A year filter (one value or a list) -> the years, or None for no filter."""
+    years = [validate_year(v) for v in _values(value, "연도")]
+    return sorted(set(years)) or None
+
+
+def validate_names(value, what: str) -> list[str] | None:
+    """A name filter such as a department (text, or a list of texts) -> the names, or None."""
+    names = []
+    for v in _values(value, what):
+        if not isinstance(v, str):
+            raise SettingError(f"{what}는 글자로 적어야 합니다 (받은 값: {_shown(v)}).")
+        v = " ".join(v.split())
+        if len(v) > MAX_FILTER_CHARS:
+            raise SettingError(f"{what} 이름이 너무 깁니다 (최대 {MAX_FILTER_CHARS}자).")
+        if v:
+            names.append(v)
+    return names or None
+
+
+def check_known(wanted, known, what: str, *, key=lambda v: v, unit: str = "") -> None:
+    """SettingError naming the values that exist when a filter asks for one the index does not hold."""
+    have = {key(k) for k in known}
+    missing = [w for w in wanted if key(w) not in have]
+    if not missing:
+        return
+    shown = [f"{k}{unit}" for k in known[:SHOWN_VALUES]]
+    more = f" 외 {len(known) - SHOWN_VALUES}개" if len(known) > SHOWN_VALUES else ""
+    exist = f"있는 {what}: {', '.join(shown)}{more}" if known else f"색인에 {what} 정보가 없습니다"
+    raise SettingError(f"색인에 없는 {what}: {', '.join(f'{m}{unit}' for m in missing)} ({exist}).")
+
+
+def validate_question(value) -> None:
+    """A question must be text (the API could send a number or a list)."""
+    if value is not None and not isinstance(value, str):
+        raise SettingError(f"질문은 글자로 적어야 합니다 (받은 값의 종류: {type(value).__name__}).")
+
+
+def _shown(value, limit: int = 40) -> str:
+    """A bad value as it may be quoted back in one line."""
+    text = " ".join(repr(value)[1:-1].split()) if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def is_no_model(model: str | None) -> bool:
     return model is None or model.strip().lower() in NO_MODEL
 

@@ -72,6 +72,11 @@ def run_batch(searcher, path: str | Path, *, top_k: int | None = None, fmt: str 
     service = searcher if isinstance(searcher, SearchService) else SearchService(searcher)
     if fmt not in FORMATS:
         raise BatchError(f"알 수 없는 출력 형식: {fmt} ({'|'.join(FORMATS)})")
+    f = filters or {}
+    try:  # a filter the index cannot match fails once, before any question, not once per line
+        service.filters(year=f.get("year"), department=f.get("department"), chapter_kind=f.get("chapter_kind"))
+    except USER_ERRORS as exc:
+        raise BatchError(str(exc)) from None
     questions = read_questions(path)
     target = Path(out) if out else None
     tmp = target.with_name(target.name + ".part") if target else None

@@ -6,9 +6,12 @@ half-way, or an index that no longer opens, keeps the previous one in service.
 """
 from __future__ import annotations
 
+import ctypes
+import gc
 import logging
 import threading
 import time
+import weakref
 from pathlib import Path
 
 from index.store import IndexStoreError
@@ -41,6 +44,8 @@ class LiveSearcher:
         self.min_interval = min_interval
         self.reload_error: str | None = None  # why the newest index on disk is not in service
         self._failed: tuple[int, int, int] | None = None
+        self._retired: list[weakref.ref] = []   # replaced searchers not yet freed
+        self._collects = 0
 
     @property
     def index_dir(self) -> Path:
@@ -56,6 +61,7 @@ class LiveSearcher:
         return self._current
 
     def _reload_if_changed(self) -> None:
+        self._free_retired()
         stamp = _stamp(self.index_dir)
         if stamp is None or stamp in (self._stamp, self._failed):
             return  # unchanged, mid-swap (look again next time), or already found unusable
@@ -70,3 +76,29 @@ class LiveSearcher:
             return
         self._current, self._stamp, self.reload_error = new, stamp, None
         log.info("index at %s reloaded: %d chunks", new.index_dir, len(new.chunks))
+        self._retired.append(weakref.ref(old))
+        self._collects = 0
+        del old, new
+        self._free_retired()
+
+    def _free_retired(self) -> None:
+        """Free replaced indexes now. A ``Searcher`` and its ``Answerer`` refer to each other, so
+        only a full garbage collection frees an old one, and Python runs those rarely: without
+        this, every reload kept its index (BM25 matrices, chunks, answer units) and the server's
+        memory grew (issue 14, item 3). One still answering a question is freed at a later check
+        (up to three tries: one held on purpose elsewhere is left to its holder)."""
+        self._retired = [r for r in self._retired if r() is not None]
+        if not self._retired or self._collects >= 3:
+            return
+        self._collects += 1
+        gc.collect()
+        self._retired = [r for r in self._retired if r() is not None][-8:]
+        _trim()
+
+
+def _trim() -> None:
+    """Give freed heap pages back to the system (glibc), so RSS shows the freed index."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

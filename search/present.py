@@ -137,15 +137,17 @@ CSV_HEADER = [label for _, label in CSV_COLUMNS]
 CSV_BOM = "\ufeff"
 # Spreadsheet programs run a cell that starts with one of these as a formula ("- 규모: …" becomes
 # #NAME?, "=HYPERLINK(…)" becomes a link), also after leading spaces; a leading apostrophe keeps
-# the cell text. U+FF1D is the full-width equals sign some spreadsheets also accept.
+# the cell text. U+FF1D is the full-width equals sign some spreadsheets also accept; leading
+# spaces include the full-width U+3000 of Korean text.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\n", "\r", "\uff1d")
+LEADING_SPACES = " \u3000"
 
 
 def csv_cell(value) -> str:
     if value is None:
         return ""
     s = str(value)
-    return "'" + s if s.lstrip(" ").startswith(FORMULA_START) else s
+    return "'" + s if s.lstrip(LEADING_SPACES).startswith(FORMULA_START) else s
 
 
 def answer_summary(answer: dict | None, message: str | None = None) -> str:

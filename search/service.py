@@ -10,6 +10,7 @@ Bad input raises one of ``USER_ERRORS`` with a one-line Korean message.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 from index import config
@@ -18,7 +19,7 @@ from index.encoders import EncoderError
 from index.store import IndexStoreError
 from search import present
 from search.answerer import ANSWER_PASSAGES, evidence_first
-from search.query import clean_query
+from search.query import Query, clean_query
 
 USER_ERRORS = (SettingError, IndexStoreError, EncoderError)
 
@@ -61,18 +62,18 @@ class SearchService:
     def ask(self, question, *, top_k=None, mode=None, year=None, department=None, chapter_kind=None,
             file=None, group_by=None, fusion=None, dense_weight=None, phrase_weight=None,
             id: str | None = None, answers: bool = True) -> SearchResult:
+        if not isinstance(question, Query):
+            config.validate_question(question)
         query = clean_query(question)  # the one place a question is cleaned
         s = self.settings(top_k=top_k, mode=mode, fusion=fusion, dense_weight=dense_weight,
                           phrase_weight=phrase_weight)
         if group_by not in (None, "", *config.GROUP_BY):
             raise SettingError(f"알 수 없는 묶음 방식: {group_by} ({'|'.join(config.GROUP_BY)})")
-        if chapter_kind not in (None, "", [], ()):
-            config.parse_kinds(chapter_kind)
         searcher = self.searcher
+        f = self.filters(year=year, department=department, chapter_kind=chapter_kind, searcher=searcher)
         answering = answers and not group_by and searcher.answerer.available
         hits = searcher.search(query, top_k=max(s["top_k"], ANSWER_PASSAGES) if answering else s["top_k"],
-                               mode=s["mode"], year=_none(year),
-                               department=_none(department), chapter_kind=_none(chapter_kind), file=_none(file),
+                               mode=s["mode"], **f, file=_none(file),
                                group_by=group_by or None, fusion=s["fusion"], dense_weight=s["dense_weight"],
                                phrase_weight=s["phrase_weight"])
         answer = message = None
@@ -83,6 +84,45 @@ class SearchService:
             message = present.not_found_line(result)
         return SearchResult(id=id if id is not None else present.question_id(query.text), question=query.text,
                             notices=list(query.notices), hits=hits, answer=answer, answer_message=message)
+
+
+    def filters(self, *, year=None, department=None, chapter_kind=None, searcher=None) -> dict:
+        """Validated filters for ``Searcher.search``; SettingError (Korean, one line) for a value of
+        the wrong kind, and for a year or department the index does not hold, naming those it does.
+        The CLI, ``kosearch batch``, the API and the app all come through here."""
+        searcher = searcher or self.searcher
+        years = config.validate_years(year)
+        depts = config.validate_names(department, "부서")
+        kinds = sorted(config.parse_kinds(chapter_kind)) if _none(chapter_kind) is not None else None
+        known_years, known_depts, aliases = _known(searcher)
+        if years:
+            config.check_known(years, known_years, "연도", unit="년")
+        if depts:
+            depts = [aliases.get(d.replace(" ", ""), d) for d in depts]  # 사경과 -> 사회적경제과 (corpus/aliases.txt)
+            config.check_known(depts, known_depts, "부서", key=lambda d: d.replace(" ", ""))
+        return {"year": years, "department": depts, "chapter_kind": kinds}
+
+
+_KNOWN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # searcher -> its filter values (no strong ref)
+
+
+def _known(searcher) -> tuple[list[int], list[str], dict[str, str]]:
+    """The years and departments an index holds (what its filters can match) and its department aliases."""
+    try:
+        return _KNOWN[searcher]
+    except (KeyError, TypeError):
+        pass
+    chunks = getattr(searcher, "chunks", None) or []
+    years = sorted({c.year for c in chunks if c.year})
+    depts = sorted({c.department for c in chunks if c.department})
+    aliases = {str(k).replace(" ", ""): str(v) for k, v in
+               (getattr(getattr(searcher, "manifest", None), "aliases", None) or {}).items()}
+    out = (years, depts, aliases)
+    try:
+        _KNOWN[searcher] = out
+    except TypeError:  # not weak-referenceable: compute each time
+        pass
+    return out
 
 
 def _none(value):

@@ -93,8 +93,14 @@ def test_search_api_filters(client, kw, check):
     assert all(check(r) for r in out["results"]), [r["citation"] for r in out["results"]]
 
 
-def test_search_api_filter_with_no_chunks_returns_empty(client):
-    assert ask(client, QUESTION, 5, year=1999)["results"] == []
+def test_search_api_filter_with_no_chunks_returns_empty(client, searcher):
+    pairs = {(c.year, c.department) for c in searcher.chunks}
+    year, dept = next((y, d) for y in {y for y, _ in pairs if y} for d in {d for _, d in pairs if d}
+                      if (y, d) not in pairs)
+    assert ask(client, QUESTION, 5, year=year, department=dept)["results"] == []  # each value exists, not together
+    with pytest.raises(Exception) as info:  # a year the index does not hold: say which ones it does
+        client.predict(QUESTION, 5, year=1999, api_name="/search")
+    assert "색인에 없는 연도: 1999년 (있는 연도: " in str(info.value)
 
 
 @pytest.mark.parametrize("bad", ["", "   ", "\x00\x07\x1b", "\n\t\n"])
@@ -218,7 +224,8 @@ def test_export_csv_neutralises_formulas():
     assert rows[0]["질문"].startswith("'=") and rows[0]["구절"] == "'- 규모: 10억원" and rows[0]["신뢰도"] == "낮음"
 
 
-GUARDED = ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\nx", "\rx", "\uff1d1+1", "  =1+1", " +1", "   @x"]
+GUARDED = ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\nx", "\rx", "\uff1d1+1", "  =1+1", " +1", "   @x",
+           "  -1", " \tx", "  \nx", " \r=1", "  \uff1d1", "\u3000=1", " \u3000@x"]  # also after leading spaces
 
 
 @pytest.mark.parametrize("cell", GUARDED)

@@ -196,7 +196,8 @@ def test_batch_formats(tmp_path, bm25_dir, fmt):
         assert {row["번호"] for row in csv.DictReader(fh)} == set(ids)
 
 
-FORMULA_IDS = ["=HYPERLINK(\"http://x\")", "+1", "-1", "@SUM(A1)", "\t1", "\n1", "\r1", "\uff1d1+1", "  =1", " @x"]
+FORMULA_IDS = ["=HYPERLINK(\"http://x\")", "+1", "-1", "@SUM(A1)", "\t1", "\n1", "\r1", "\uff1d1+1", "  =1", " @x",
+               "  +1", " -1", " \t1", "  \n1", "  \uff1d1", "\u3000=1"]
 
 
 def test_batch_csv_guards_every_formula_prefix(tmp_path, bm25_dir):
