@@ -162,8 +162,10 @@ def test_export_csv_download(page):
     link.wait_for()
     with page.expect_download() as dl:
         link.click()
-    data = open(dl.value.path(), encoding="utf-8-sig").read()
-    assert data.startswith("question,rank,score") and QUESTION in data
+    raw = open(dl.value.path(), "rb").read()
+    data = raw.decode("utf-8-sig")
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads the Korean
+    assert data.startswith("번호,질문,답,") and QUESTION in data  # the Korean headers of search.present
 
 
 def test_narrow_window_has_no_sideways_scroll(browser, url, tmp_path):
