@@ -79,7 +79,7 @@ def test_copy_citation_puts_it_on_the_clipboard(page):
     btn = card.locator("button.ks-copy")
     expected = btn.get_attribute("data-cite")
     btn.click()
-    page.wait_for_function("() => document.querySelector('button.ks-copy').textContent.includes('복사됨')")
+    page.wait_for_function("b => b.textContent.includes('복사됨')", arg=btn.element_handle())
     assert page.evaluate("navigator.clipboard.readText()") == expected
 
 
