@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     for other in wheels.iterdir():
         if other.suffix != ".whl":
             sys.exit(f"bundle: not a wheel in the wheelhouse: {other.name}")
-    (wheels / "requirements.txt").write_text("".join(f"./{w.name}\n" for w in kept))
+    # exact pins of every wheel: the installer runs pip --no-index --find-links wheels/ --no-deps -r this
+    (wheels / "requirements.txt").write_text("".join(f"{wheel_dist(w.name)}=={w.name.split('-')[1]}\n" for w in kept))
 
     # 4. the exported model, the installer and its documents
     model = export_model(args.python, stage / "model")

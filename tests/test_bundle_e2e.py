@@ -1,0 +1,38 @@
+"""End to end: build the real offline bundle, then install, index, ask, serve (HTTP 200 and one `search`
+API call), update, failed update and rollback with no network (packaging/prove_offline.sh runs them
+inside `unshare -rn`, loopback only).
+
+Slow (build ~2-3 min with a warm pip cache, ~600 MB archive; install + proof ~4 min on 2 cores) and it
+needs the registry for the build, so it runs only when asked: ``KOSEARCH_BUNDLE_E2E=1`` (builds with
+``make bundle``) or ``KOSEARCH_BUNDLE=dist/kosearch-offline-....tar.gz`` (uses that archive). The cheap
+structural checks are tests/test_bundle.py and always run.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = [
+    pytest.mark.skipif(not (os.environ.get("KOSEARCH_BUNDLE_E2E") == "1" or os.environ.get("KOSEARCH_BUNDLE")),
+                       reason="slow offline-bundle proof: set KOSEARCH_BUNDLE_E2E=1 (or KOSEARCH_BUNDLE=archive)"),
+    pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux) for a network namespace"),
+]
+
+
+def test_offline_bundle_installs_and_serves_without_network(tmp_path):
+    bundle = os.environ.get("KOSEARCH_BUNDLE")
+    if not bundle:
+        subprocess.run(["make", "bundle"], cwd=ROOT, check=True, timeout=1800)
+        bundle = str(next((ROOT / "dist").glob("kosearch-offline-*-linux-x86_64-py*.tar.gz")))
+    r = subprocess.run([str(ROOT / "packaging" / "prove_offline.sh"), bundle, str(tmp_path / "prove")],
+                       capture_output=True, text=True, timeout=1800)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:]
+    for expected in ("설치 완료", "HTTP 200", "search API:", "index untouched", "current still", "rolled-back install answers"):
+        assert expected in out, (expected, out[-4000:])
