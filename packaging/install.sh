@@ -168,7 +168,7 @@ if [ "${KOSEARCH_INSTALL_SMOKE_FAIL:-}" = 1 ] \
    || ! run_new index "$HERE/sample-reports" --index-dir "$SMOKE/index" >"$SMOKE/log" 2>&1 \
    || ! run_new ask "외국인 환자를 대상으로 하는 사업은?" --index-dir "$SMOKE/index" --json >"$SMOKE/ask.json" 2>>"$SMOKE/log" \
    || ! grep -q '"citation"' "$SMOKE/ask.json"; then
-  tail -n 20 "$SMOKE/log" >&2 || true
+  [ -f "$SMOKE/log" ] && tail -n 20 "$SMOKE/log" >&2 || true
   die 6 "새 버전 점검에 실패해 설치를 취소했습니다."
 fi
 if [ -d "$DATA/index" ]; then
