@@ -738,7 +738,7 @@ class _Terminated(BaseException):
 
 def open_searcher(index_dir: str | Path):
     """Open and warm the index; prints one line and returns None when it cannot."""
-    from index.store import IndexStoreError
+    from index.store import IndexStoreError, index_exists
     from search.searcher import Searcher
 
     index_dir = Path(index_dir)
@@ -746,7 +746,7 @@ def open_searcher(index_dir: str | Path):
         searcher = Searcher.open(index_dir)
         searcher.warmup()
     except IndexStoreError as exc:
-        if not (index_dir / "manifest.json").is_file():
+        if not index_exists(index_dir):
             print(f"오류: 색인이 없습니다 ({index_dir}). 먼저 `kosearch index corpus --index-dir {index_dir}` "
                   "(또는 `make run`)을 실행하세요.", file=sys.stderr)
         else:

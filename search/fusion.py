@@ -1,4 +1,9 @@
-"""Combining BM25, phrase and dense scores into one ranking."""
+"""Combining BM25, phrase and dense scores into one ranking.
+
+The searcher hands over id-keyed candidate lists from the index backend (``index.store.Candidate``);
+:func:`fuse_candidates` lines them up over one candidate order and blends them, as pyserini's
+hybrid searcher does. A candidate absent from a list scores 0 there.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -59,3 +64,16 @@ def fuse(bm25: np.ndarray, dense: np.ndarray, method: str = DEFAULT_FUSION,
     if method == "blend":
         return blend(bm25, dense, dense_weight, phrase, phrase_weight)
     raise ValueError(f"unknown fusion method: {method}")
+
+
+def aligned(candidates, ids) -> np.ndarray:
+    """float32 scores of ``ids`` from an id-keyed candidate list (0 for an id not in it)."""
+    by_id = {c.id: c.score for c in candidates}
+    return np.array([by_id.get(i, 0.0) for i in ids], dtype=np.float32)
+
+
+def fuse_candidates(bm25, dense, phrase, ids, method: str = DEFAULT_FUSION,
+                    dense_weight: float = DEFAULT_DENSE_WEIGHT, phrase_weight: float = DEFAULT_PHRASE_WEIGHT) -> np.ndarray:
+    """Fused scores over ``ids`` (the candidate union, in the order ties are broken) from the
+    BM25, dense and phrase candidate lists."""
+    return fuse(aligned(bm25, ids), aligned(dense, ids), method, dense_weight, aligned(phrase, ids), phrase_weight)

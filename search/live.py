@@ -14,19 +14,15 @@ import time
 import weakref
 from pathlib import Path
 
-from index.store import IndexStoreError
+from index.store import IndexStoreError, stamp
 from search.searcher import Searcher
 
 log = logging.getLogger("kosearch.live")
 
 
-def _stamp(index_dir: Path) -> tuple[int, int, int] | None:
-    """Identity of the index's manifest (a new build writes a new file), or None while absent."""
-    try:
-        st = (Path(index_dir) / "manifest.json").stat()
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
+def _stamp(index_dir: Path) -> tuple | None:
+    """Identity of the committed index generation, or None while absent (mid-swap)."""
+    return stamp(index_dir)
 
 
 class LiveSearcher:

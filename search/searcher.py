@@ -1,4 +1,5 @@
-"""``Searcher``: kiwi BM25 + phrase BM25 + FAISS vectors + fusion + filters over a saved index."""
+"""``Searcher``: BM25, phrase-BM25 and dense candidates from the index backend (``index.store``),
+fused by chunk id (``search.fusion``), with filters, coverage and confidence."""
 from __future__ import annotations
 
 import re
@@ -13,10 +14,10 @@ from index.config import (CANDIDATES, DEFAULT_DENSE_WEIGHT, DEFAULT_FUSION, DEFA
                           DEFAULT_PHRASE_WEIGHT, HIGH_COVERAGE, HIGH_DENSE, LOW_COVERAGE, LOW_DENSE, YEAR_BOOST,
                           QueryError)
 from index.model import Chunk
-from index.store import IndexStoreError, Manifest, load_vectors, read_chunks, read_manifest, read_terms, read_units
+from index.store import Backend, Candidate, Filters, IndexStoreError, Manifest, open_backend
 from index.tokens import TokenizerConfig, term_pairs
 from search.citations import citation
-from search.fusion import fuse
+from search.fusion import fuse_candidates
 from search.query import Query, clean_query
 
 __all__ = ["Searcher", "Hit", "QueryError", "Query", "clean_query", "confidence"]
@@ -50,60 +51,41 @@ class Hit:
 class Searcher:
     """Open once, search many times. The encoder loads lazily on the first dense query."""
 
-    def __init__(self, index_dir: Path, manifest: Manifest, chunks: list[Chunk], terms: list[list[str]], bm25,
-                 phrases, vectors, faiss_index, model: str | None = None, models=None):
+    def __init__(self, index_dir: Path, backend: Backend, model: str | None = None, models=None):
         self.index_dir = Path(index_dir)
-        self.manifest = manifest
-        self.chunks = chunks
-        self._terms = [frozenset(t) for t in terms]
-        self._bm25 = bm25
-        self._phrases = phrases
-        self._vectors = vectors
-        self._faiss = faiss_index
+        self.store = backend
+        self.manifest: Manifest = backend.manifest
+        self.chunks: list[Chunk] = backend.chunks.all()
         self._model = model
         self._encoder = None
         self._answerer = None
-        self.units: list = []               # answer units (index.model.Unit), set by ``open``
         self._lock = threading.Lock()
         self.models = models if models is not None else _registry()
-        self.tokenizer = self.models.tokenizer(TokenizerConfig.from_dict(manifest.tokenizer))
-        self._years = np.array([c.year or 0 for c in chunks])
-        self._kinds = np.array([c.chapter_kind or "" for c in chunks])
-        self._depts = [c.department or "" for c in chunks]
-        self._files = [c.file for c in chunks]
+        self.tokenizer = self.models.tokenizer(TokenizerConfig.from_dict(self.manifest.tokenizer))
+        self._by_id = {c.id: c for c in self.chunks}
+        self._row = {c.id: i for i, c in enumerate(self.chunks)}   # store order: the tie-break of fusion
 
     @classmethod
     def open(cls, index_dir: str | Path = DEFAULT_INDEX_DIR, model: str | None = None, *, models=None) -> "Searcher":
-        """Load an index. ``model`` must match the one it was built with (default: that one).
+        """Load an index through the backend its manifest names. ``model`` must match the one it
+        was built with (default: that one).
 
         ``models`` (an ``index.models.ModelRegistry``) shares kiwi and the encoder with other
         searchers and builds; by default a new registry of this searcher's own.
         """
-        import bm25s
-
         index_dir = Path(index_dir)
-        manifest = read_manifest(index_dir)
-        built = manifest.model.get("id")
+        backend = open_backend(index_dir)
+        built = backend.manifest.model.get("id")
         if model and built and model != built:
             raise IndexStoreError(
                 f"index at {index_dir} was built with model {built!r}, not {model!r}; "
                 f"re-index with `kosearch index --model {model}`")
-        try:
-            chunks = read_chunks(index_dir / "chunks.jsonl")
-            units = read_units(index_dir / "units.jsonl")
-            terms = read_terms(index_dir)
-            bm25 = bm25s.BM25.load(str(index_dir / "bm25"), show_progress=False, verbosity=0)
-            phrases = bm25s.BM25.load(str(index_dir / "phrases"), show_progress=False, verbosity=0)
-            vectors, faiss_index = load_vectors(index_dir)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-            raise IndexStoreError(f"index at {index_dir} is incomplete or damaged ({type(exc).__name__}); "
-                                  "rebuild it with `kosearch index`") from None
-        if vectors is not None and len(vectors) != len(chunks):
-            raise IndexStoreError(f"index at {index_dir} is inconsistent; run `kosearch index` to rebuild")
-        searcher = cls(index_dir, manifest, chunks, terms, bm25, phrases, vectors, faiss_index, model or built,
-                       models=models)
-        searcher.units = units
-        return searcher
+        return cls(index_dir, backend, model or built, models=models)
+
+    @property
+    def units(self) -> list:
+        """Answer units (index.model.Unit) of this index."""
+        return self.store.chunks.units()
 
     @property
     def answerer(self):
@@ -116,7 +98,7 @@ class Searcher:
 
     @property
     def has_vectors(self) -> bool:
-        return self._vectors is not None and bool(self._model)
+        return self.store.vectors is not None and bool(self._model)
 
     @property
     def encoder(self):
@@ -148,50 +130,13 @@ class Searcher:
         if self.has_vectors:
             self.encoder.encode_queries(["예산"])
 
-    # ---- filters -------------------------------------------------------------------------
-    def filter_mask(self, year=None, department=None, chapter_kind=None, file=None) -> np.ndarray | None:
-        if not any(v not in (None, "", [], ()) for v in (year, department, chapter_kind, file)):
-            return None
-        mask = np.ones(len(self.chunks), dtype=bool)
-        if year not in (None, ""):
-            years = {int(y) for y in (year if isinstance(year, (list, tuple, set)) else [year])}
-            mask &= np.isin(self._years, list(years))
-        if chapter_kind not in (None, ""):
-            wanted = config.parse_kinds(chapter_kind)
-            mask &= np.isin(self._kinds, list(wanted))
-        if department not in (None, ""):
-            depts = department if isinstance(department, (list, tuple, set)) else [department]
-            want = {d.replace(" ", "") for d in depts}
-            mask &= np.array([d.replace(" ", "") in want for d in self._depts])
-        if file not in (None, ""):
-            files = set(file if isinstance(file, (list, tuple, set)) else [file])
-            mask &= np.array([name in files or Path(name).name in files for name in self._files])
-        return mask
-
     # ---- retrieval -----------------------------------------------------------------------
-    def _bm25_scores(self, terms: list[str], mask: np.ndarray | None, retriever=None) -> np.ndarray:
-        if not terms:
-            return np.zeros(len(self.chunks), dtype=np.float32)
-        weight = mask.astype(np.float32) if mask is not None else None
-        retriever = retriever or self._bm25
-        return np.asarray(retriever.get_scores(terms, weight_mask=weight), dtype=np.float32)
+    def filters(self, year=None, department=None, chapter_kind=None, file=None) -> Filters:
+        return Filters.of(year, department, chapter_kind, file)
 
-    def _dense_search(self, qvec: np.ndarray, k: int, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        import faiss
-
-        q = qvec.reshape(1, -1).astype(np.float32)
-        k = min(k, len(self.chunks) if mask is None else int(mask.sum()))
-        if k <= 0:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        params = None
-        if mask is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.flatnonzero(mask).astype(np.int64)))
-        scores, ids = self._faiss.search(q, k, params=params)
-        keep = ids[0] >= 0
-        return ids[0][keep], scores[0][keep]
-
-    def dense_scores_for(self, query_vec: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        return np.asarray(self._vectors[ids]) @ query_vec
+    def _order(self, ids) -> list[str]:
+        """Distinct ids in store order (the order fused scores break ties in)."""
+        return sorted(set(ids), key=self._row.__getitem__)
 
     def search(self, query: str, top_k: int = 5, mode: str = "hybrid", *, year=None, department=None,
                chapter_kind=None, file=None, group_by: str | None = None,
@@ -212,56 +157,59 @@ class Searcher:
             raise QueryError("이 색인에는 벡터가 없습니다 (BM25 전용으로 만들어짐). --mode bm25를 쓰거나 모델과 함께 다시 색인하세요.")
         config.validate_fusion(fusion)
         dense_weight, phrase_weight = config.validate_weights(dense_weight, phrase_weight)
-        mask = self.filter_mask(year, department, chapter_kind, file)
-        if mask is not None and not mask.any():
-            return []
+        filters = self.filters(year, department, chapter_kind, file)  # none matching: no candidates
         analysed = self.tokenizer.terms(query)
         terms = [t.text for t in analysed]
         n_cand = max(CANDIDATES, top_k * (8 if group_by else 3))
-        bm = self._bm25_scores(terms, mask)
+        lexical = self.store.lexical
 
-        cand = np.zeros(0, dtype=np.int64)
+        ids: list[str] = []
         if mode != "dense":
-            cand = _top(bm, n_cand, mask)
-            cand = cand[bm[cand] > 0]
-        dense = np.zeros(len(cand), dtype=np.float32)
+            ids = [c.id for c in lexical.search(terms, n_cand, filters)]
+        dense = np.zeros(len(ids), dtype=np.float32)
         if vectors:
             qvec = self.encoder.encode_queries([query])[0].astype(np.float32)
-            ids, _ = self._dense_search(qvec, n_cand, mask)
-            cand = ids if mode == "dense" else np.unique(np.concatenate([ids, cand])).astype(np.int64)
-            dense = self.dense_scores_for(qvec, cand)
+            near = [c.id for c in self.store.vectors.search(qvec, n_cand, filters)]
+            ids = near if mode == "dense" else self._order(near + ids)
+            dense = self.store.vectors.vectors(ids) @ qvec if ids else np.zeros(0, dtype=np.float32)
+        bm = lexical.scores(terms, ids)
         if mode == "bm25":
-            final = bm[cand]
+            final = bm
         elif mode == "dense":
             final = dense
         else:  # hybrid; on an index without vectors, BM25 + phrase only
-            phrase = self._bm25_scores(term_pairs(analysed), mask, self._phrases)
-            final = fuse(bm[cand], dense, fusion, dense_weight if vectors else 0.0, phrase[cand], phrase_weight)
+            phrase = self.store.phrases.scores(term_pairs(analysed), ids)
+            final = fuse_candidates([Candidate(i, float(b)) for i, b in zip(ids, bm)],
+                                    [Candidate(i, float(d)) for i, d in zip(ids, dense)] if vectors else [],
+                                    [Candidate(i, float(x)) for i, x in zip(ids, phrase)], ids, fusion,
+                                    dense_weight if vectors else 0.0, phrase_weight)
+        cand = ids
         if year in (None, "") and mode != "dense" and len(cand):
             final = final * self._year_boost(query, cand)
         order = np.argsort(-final, kind="stable")
         hits: list[Hit] = []
-        hit_ids: list[int] = []
+        hit_ids: list[str] = []
         seen_groups: set = set()
         qterms = set(terms)
         for j in order:
-            i = int(cand[j])
-            c = self.chunks[i]
+            i = cand[j]
+            c = self._by_id[i]
             if group_by == "programme":
                 key = (c.file, c.chapter_number, c.programme_number, c.programme)
                 if key in seen_groups:
                     continue
                 seen_groups.add(key)
             hits.append(Hit(rank=len(hits) + 1, score=float(final[j]), confidence="low", chunk=c,
-                            citation=citation(c), bm25=float(bm[i]), dense=float(dense[j]) if len(dense) else 0.0))
+                            citation=citation(c), bm25=float(bm[j]), dense=float(dense[j]) if len(dense) else 0.0))
             hit_ids.append(i)
             if len(hits) >= top_k:
                 break
         idf = self._idf(qterms)
         total = sum(idf.values())
+        held = self.store.lexical.contains(hit_ids, qterms) if hits and qterms else {}
         for h, i in zip(hits, hit_ids):
             h.highlights = self.highlight(h.chunk.text, qterms)
-            h.coverage = sum(idf[t] for t in qterms & self._terms[i]) / total if total else 0.0
+            h.coverage = sum(idf[t] for t in qterms & held.get(i, set())) / total if total else 0.0
             h.confidence = confidence(h, mode if vectors or mode == "dense" else "bm25",
                                       calibrated_dense=self._model == DEFAULT_MODEL)
         return hits
@@ -272,16 +220,14 @@ class Searcher:
         Weighting coverage by it tells "the question's rare words are here" from "only 예산 and
         구민 are here": the usual shape of a question the reports cannot answer.
         """
-        vocab, indptr = self._bm25.vocab_dict, self._bm25.scores["indptr"]
-        n = len(self.chunks)
-        out = {}
-        for t in terms:
-            tid = vocab.get(t)
-            df = 0 if tid is None else int(indptr[tid + 1] - indptr[tid])
-            out[t] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
-        return out
+        n = self.store.lexical.doc_count()
+        return {t: float(np.log(1 + (n - df + 0.5) / (df + 0.5))) for t, df in self.doc_freqs(terms).items()}
 
-    def _year_boost(self, query: str, cand: np.ndarray) -> np.ndarray:
+    def doc_freqs(self, terms) -> dict[str, int]:
+        """How many passages hold each term (kiwi terms as indexed)."""
+        return self.store.lexical.doc_freqs(terms)
+
+    def _year_boost(self, query: str, cand: list[str]) -> np.ndarray:
         """A question naming a year ("2022년 …") prefers passages of that year, as a soft boost
         rather than a filter: a 2018 report also holds the 2019 plan."""
         years = set(_YEAR.findall(query))
@@ -289,7 +235,7 @@ class Searcher:
         if not years:
             return boost
         for j, i in enumerate(cand):
-            c = self.chunks[int(i)]
+            c = self._by_id[i]
             if str(c.year) in years or any(y in c.index_text for y in years):
                 boost[j] += YEAR_BOOST
         return boost
@@ -341,7 +287,14 @@ class Searcher:
             elif file_hash(p) != entry.hash:
                 out.append((name, "변경"))
         on_disk, _ = collect_files(sorted(f for f in folders if f.is_dir()))
-        out.extend((f.name, "추가") for f in on_disk if f.resolve() not in indexed)
+        root = Path(self.manifest.root) if self.manifest.root else None
+
+        def name(f: Path) -> str:
+            from index.build import file_id
+
+            return file_id(f, root) if root else f.name
+
+        out.extend((name(f), "추가") for f in on_disk if f.resolve() not in indexed)
         return out
 
     def stats(self) -> dict:
@@ -349,17 +302,6 @@ class Searcher:
         return {"index_dir": str(self.index_dir), "files": len(m.files), "chunks": m.chunk_count,
                 "model": m.model.get("id") or "(없음: BM25 전용)", "created": m.created,
                 "vector_index": m.vector_index}
-
-
-def _top(scores: np.ndarray, k: int, mask: np.ndarray | None) -> np.ndarray:
-    if mask is not None:
-        scores = np.where(mask, scores, -np.inf)
-    k = min(k, len(scores))
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    idx = np.argpartition(-scores, k - 1)[:k]
-    idx = idx[np.isfinite(scores[idx])]
-    return idx[np.argsort(-scores[idx], kind="stable")].astype(np.int64)
 
 
 def confidence(hit: Hit, mode: str, calibrated_dense: bool = True) -> str:

@@ -76,9 +76,9 @@ def test_file_over_the_cap_is_indexed_up_to_it_and_the_summary_says_so(tmp_path,
     total = len(body) + 1
     assert rep.notices == [f"big.txt: 앞 20,000자만 색인함 (파일 {total:,}자)"]
     assert f"알림: big.txt: 앞 20,000자만 색인함 (파일 {total:,}자)" in rep.summary().splitlines()
-    from index.store import read_chunks
+    from index.store import open_backend
 
-    chunks = read_chunks(tmp_path / "idx" / "chunks.jsonl")
+    chunks = open_backend(tmp_path / "idx").chunks.all()
     assert 15_000 < sum(len(c.text) + 1 for c in chunks) <= 20_001
     last_line = body[:20_000].count("\n") + 1
     assert max(c.end_line for c in chunks) == last_line
@@ -235,9 +235,9 @@ def test_symlink_out_of_the_corpus_is_skipped(tmp_path):
     assert reasons == {"passwd.txt": OUTSIDE_LINK, "secret.txt": OUTSIDE_LINK, "escape": OUTSIDE_LINK,
                        "dangling.txt": BROKEN_LINK}
     rep = build([corpus], tmp_path / "idx", model="none")
-    from index.store import read_chunks
+    from index.store import open_backend
 
-    text = " ".join(c.text for c in read_chunks(tmp_path / "idx" / "chunks.jsonl"))
+    text = " ".join(c.text for c in open_backend(tmp_path / "idx").chunks.all())
     assert "root:" not in text and "비밀" not in text and "청년" in text
     assert {Path(s.file).name for s in rep.skipped} >= {"passwd.txt", "secret.txt"}
 
