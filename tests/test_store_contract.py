@@ -23,13 +23,17 @@ from index.store import (BACKENDS as REGISTERED, Candidate, Filters, IndexLocked
                          index_exists, open_backend, open_writer, stamp)
 
 ROOT = Path(__file__).resolve().parent.parent
-BACKENDS = ["local"]
+BACKENDS = ["local", "milvus"]
 DIM = 8
+
+from milvus_support import milvus_env, milvus_uri  # noqa: E402,F401  (Milvus Lite on a Unix socket)
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
     assert request.param in REGISTERED
+    if request.param == "milvus":
+        request.getfixturevalue("milvus_env")
     return request.param
 
 

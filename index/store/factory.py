@@ -17,6 +17,7 @@ from index.store.manifest import Manifest, manifest_path, parse_manifest
 # name -> (module, Backend class, IndexWriter class)
 BACKENDS: dict[str, tuple[str, str, str]] = {
     "local": ("index.store.local", "LocalBackend", "LocalWriter"),
+    "milvus": ("index.store.milvus", "MilvusBackend", "MilvusWriter"),   # pip install -e ".[milvus]"
 }
 DEFAULT_BACKEND = "local"
 
