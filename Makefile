@@ -7,6 +7,8 @@ INDEX_DIR ?= .kosearch/index
 HOST      ?= 127.0.0.1
 PORT      ?= 7860
 BENCHMARK ?= ../shared/benchmarks/autorag-ko
+MILVUS_URI ?= .kosearch/milvus.db
+MILVUS_INDEX_DIR ?= .kosearch/index-milvus
 
 .PHONY: run test install index eval bench clean bundle
 
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,milvus]'
 	touch $(STAMP)
 
 index: $(STAMP)
@@ -30,9 +32,12 @@ run: index
 test: $(STAMP)
 	$(PY) -m pytest
 
+# both storage backends side by side: AutoRAG through local and Milvus Lite, and the question set's
+# rankings and confidence labels on a Milvus copy of the corpus index (issue 19)
 eval: index
-	$(KOSEARCH) eval $(BENCHMARK) --mode all
-	$(KOSEARCH) eval --qa tests/data/corpus_qa.jsonl --index-dir $(INDEX_DIR) --mode all
+	$(KOSEARCH) index corpus --index-dir $(MILVUS_INDEX_DIR) --backend milvus --uri $(MILVUS_URI) -q
+	$(KOSEARCH) eval $(BENCHMARK) --mode all --compare-milvus $(MILVUS_URI)
+	$(KOSEARCH) eval --qa tests/data/corpus_qa.jsonl --index-dir $(INDEX_DIR) --mode all --compare-index-dir $(MILVUS_INDEX_DIR)
 
 bench: $(STAMP)
 	$(PY) -m bench

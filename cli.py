@@ -57,7 +57,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     progress = sys.stderr.isatty() and not args.quiet
     try:
         report = build(paths, args.index_dir, model=args.model, userdict=args.userdict, progress=progress,
-                       log=lambda m: print(m, file=sys.stderr))
+                       log=lambda m: print(m, file=sys.stderr),
+                       backend=args.backend or ("milvus" if args.uri else None))
     except (IndexStoreError, EncoderError) as exc:
         raise UserError(str(exc)) from None
     _print_skipped(report.skipped)
@@ -132,7 +133,27 @@ def _year(value: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _add_backend_options(p: argparse.ArgumentParser, index: bool = False) -> None:
+    """Where the index data lives: local files (default) or Milvus (issue 19)."""
+    if index:
+        p.add_argument("--backend", choices=("local", "milvus"), default=None,
+                       help="새 색인의 저장 방식 (기본 local; --uri 를 주면 milvus)")
+    p.add_argument("--uri", default=None, help="Milvus 주소: 파일 경로(Milvus Lite) 또는 http://호스트:19530 "
+                   "(또는 환경 변수 KOSEARCH_BACKEND_URI)")
+    p.add_argument("--token", default=None, help="Milvus 토큰 user:password (환경 변수 KOSEARCH_BACKEND_TOKEN 권장)")
+    p.add_argument("--collection", default=None, help="Milvus 컬렉션 이름 (기본: 색인 폴더로 만든 이름)")
+
+
+def apply_backend_options(args: argparse.Namespace) -> None:
+    """--uri/--token/--collection reach the storage backend as KOSEARCH_BACKEND_* (this process and the app)."""
+    for opt, env in (("uri", "KOSEARCH_BACKEND_URI"), ("token", "KOSEARCH_BACKEND_TOKEN"),
+                     ("collection", "KOSEARCH_BACKEND_COLLECTION")):
+        if getattr(args, opt, None):
+            os.environ[env] = getattr(args, opt)
+
+
 def _add_search_options(p: argparse.ArgumentParser) -> None:
+    _add_backend_options(p)
     p.add_argument("--index-dir", default=DEFAULT_INDEX_DIR, help=f"색인 위치 (기본 {DEFAULT_INDEX_DIR})")
     p.add_argument("--top-k", type=_top_k, default=None,
                    help=f"결과 수 {config.TOP_K_MIN}-{config.TOP_K_MAX} (기본: 색인에 기록된 값, 없으면 {config.DEFAULT_TOP_K})")
@@ -170,6 +191,12 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
                         help="hybrid: weight of the dense score (default 0.10)")
     parser.add_argument("--phrase-weight", metavar="W", type=float, default=None,
                         help="hybrid: weight of the phrase (term-pair BM25) score (default 0.15)")
+    parser.add_argument("--compare-milvus", metavar="URI", default=None,
+                        help="also run the benchmark through the Milvus backend at URI (a file path: Milvus Lite) "
+                             "and print both side by side")
+    parser.add_argument("--compare-index-dir", metavar="DIR", default=None,
+                        help="for --qa: a second index of the same corpus (e.g. on Milvus); compare rankings and "
+                             "confidence labels side by side")
     return parser
 
 
@@ -208,15 +235,34 @@ def _run(args: argparse.Namespace) -> tuple[dict, str]:
             raise EvalError(f"{args.index_dir}: index directory not found")
     if args.dir:
         passages, queries = load_benchmark(args.dir)
-        bench = evaluate_benchmark(passages, queries, modes, model=args.model, options=options, models=models)
+        if getattr(args, "compare_milvus", None):
+            from search.eval.compare import benchmark_both, format_benchmark_both
+
+            both = benchmark_both(passages, queries, modes, uri=args.compare_milvus, model=args.model,
+                                  options=options, models=models)
+            bench = both["local"]
+            report["backends"] = {k: ({kk: vv for kk, vv in v.items() if kk != "per_query"} if isinstance(v, dict) else v)
+                                  for k, v in both.items()}
+        else:
+            bench = evaluate_benchmark(passages, queries, modes, model=args.model, options=options, models=models)
         report.update(bench)
         texts.append(format_benchmark(bench, published_figures(args.dir), Path(args.dir).name))
+        if "backends" in report:
+            texts.append(format_benchmark_both(both, Path(args.dir).name))
         report["published"] = [{"model": n, **v} for n, v in published_figures(args.dir)]
     if args.qa:
         searcher = Searcher.open(Path(args.index_dir), model=args.model, models=models)
         qa = evaluate_corpus_qa(searcher, args.qa, modes, options=options)
         report["corpus_qa"] = qa
         texts.append(format_corpus_qa(qa))
+        if getattr(args, "compare_index_dir", None):
+            from search.eval.compare import compare_searchers, format_compare
+
+            other = Searcher.open(Path(args.compare_index_dir), model=args.model, models=models)
+            cmp = compare_searchers(searcher, other, [it["query"] for it in load_corpus_qa(args.qa)], modes,
+                                    options=options)
+            report["compare"] = {"index_dir": args.compare_index_dir, "backend": other.manifest.backend, **cmp}
+            texts.append(format_compare(cmp, (searcher.manifest.backend, other.manifest.backend)))
         from search.eval.answers import evaluate_answers, format_answers
         from search.service import SearchService
 
@@ -277,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sentence-transformers 모델 (허브 ID 또는 로컬 경로, none=BM25 전용)")
     i.add_argument("--userdict", default=None, help="사용자 사전 (기본: 폴더의 userdict.txt)")
     i.add_argument("-q", "--quiet", action="store_true", help="진행 막대 숨김")
+    _add_backend_options(i, index=True)
     i.set_defaults(func=cmd_index)
 
     a = sub.add_parser("ask", help="질문 하나 검색")
@@ -303,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--index-dir", default=DEFAULT_INDEX_DIR)
     s.add_argument("--corpus", action="append", metavar="FOLDER",
                    help="보고서 폴더: 색인 상태가 바뀐 파일을 이 폴더 안에서만 찾음 (여러 번 가능, 기본 corpus)")
+    _add_backend_options(s)
     s.set_defaults(func=cmd_serve)
     return p
 
@@ -341,6 +389,7 @@ def guarded(body, prefix: str = "오류") -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    apply_backend_options(args)
     return guarded(lambda: args.func(args))
 
 

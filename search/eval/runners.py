@@ -30,7 +30,8 @@ def evaluate_benchmark(passages: Sequence[tuple[str, str]],
                        queries: Sequence[tuple[str, str, list[list[str]]]],
                        modes: Sequence[str] = MODES, model: str | None = None,
                        index_dir: str | Path | None = None, progress: bool = False,
-                       options: dict[str, Any] | None = None, models=None) -> dict[str, Any]:
+                       options: dict[str, Any] | None = None, models=None,
+                       backend: str | None = None) -> dict[str, Any]:
     """Index the passages as given in a temporary index, search every query in every mode and
     return the report (see the module docstring for the metrics). ``options`` are passed to
     ``Searcher.search`` (fusion, dense_weight, phrase_weight)."""
@@ -42,7 +43,7 @@ def evaluate_benchmark(passages: Sequence[tuple[str, str]],
     chunks = passages_to_chunks(passages)
     with tempfile.TemporaryDirectory(prefix="kosearch-eval-") as tmp:
         idx = Path(index_dir) if index_dir else Path(tmp) / "index"
-        build_index(chunks, idx, model=model or DEFAULT_MODEL, progress=progress, models=models)
+        build_index(chunks, idx, model=model or DEFAULT_MODEL, progress=progress, models=models, backend=backend)
         t_built = time.perf_counter()
         searcher = Searcher.open(idx, models=models)  # the model it was built with
         built_model = searcher.stats().get("model") or model or DEFAULT_MODEL
