@@ -35,6 +35,8 @@ CONCURRENCY = 2          # searches running at once (each holds the encoder / BM
 QUEUE_SIZE = 64          # requests waiting beyond that; more get "queue is full"
 SECTION_MAX_CHARS = 20_000
 EXPORT_TTL_S = 3600
+COMPACT_LINES = 2        # a compact passage shows this many lines either side of its first highlight
+FACET_TOP_K = 50         # facet counts: this question's top results (above 낮음) per year, department, kind
 AUTH_ENV = "KOSEARCH_AUTH"
 LOGIN_MAX_FAILURES = 5   # failed logins per client address ...
 LOGIN_WINDOW_S = 60.0    # ... in this many seconds; more get 429 and a Korean message
@@ -54,7 +56,7 @@ VIEW_PROGRAMMES = "사업별 보기"
 log = logging.getLogger("kosearch.app")
 
 CSS = """
-#ks-results, #ks-status {
+#ks-results, #ks-status, #ks-viewer, #ks-recent {
   --ks-text: #1f2328; --ks-muted: #6b7280; --ks-border: #d9dde3; --ks-card: #ffffff; --ks-card-low: #fafafa;
   --ks-section: #f8fafc; --ks-here: #e0ecff; --ks-mark: #fde68a; --ks-link: #1d4ed8;
   --ks-info-bg: #eef4ff; --ks-info-bd: #c7d7fe; --ks-info-fg: #1e3a8a;
@@ -65,7 +67,7 @@ CSS = """
   --ks-low-bg: #f3f4f6; --ks-low-fg: #4b5563; --ks-low-bd: #d1d5db;
   --ks-btn-bg: #f9fafb; --ks-btn-hover: #e5e7eb;
 }
-.dark #ks-results, .dark #ks-status {
+.dark #ks-results, .dark #ks-status, .dark #ks-viewer, .dark #ks-recent {
   --ks-text: #e5e7eb; --ks-muted: #9ca3af; --ks-border: #3f4652; --ks-card: #1f242c; --ks-card-low: #1a1e24;
   --ks-section: #14181d; --ks-here: #1e3a5f; --ks-mark: #8a6d0a; --ks-link: #93c5fd;
   --ks-info-bg: #172036; --ks-info-bd: #2c3e6b; --ks-info-fg: #c7d7fe;
@@ -119,6 +121,45 @@ CSS = """
 #ks-status td, #ks-status th { border-bottom: 1px solid var(--ks-border); padding: 3px 6px; text-align: left;
   overflow-wrap: anywhere; color: var(--ks-text); }
 #ks-status .ks-changed td { color: var(--ks-warn-fg); font-weight: 600; }
+#ks-results .ks-more, #ks-results .ks-open { border: 1px solid var(--ks-low-bd); background: var(--ks-btn-bg);
+  color: var(--ks-link); border-radius: 6px; padding: 2px 10px; cursor: pointer; font-size: 0.88em; white-space: nowrap; }
+#ks-results .ks-more { margin-top: 4px; }
+#ks-results .ks-more:hover, #ks-results .ks-open:hover { background: var(--ks-btn-hover); }
+#ks-results .ks-elided { color: var(--ks-muted); }
+#ks-results .ks-answer { margin-top: 4px; }
+#ks-results .ks-answer-items .ks-open { margin-left: 6px; padding: 0 8px; }
+.ks-title-line { margin: 0 0 2px; font-size: 1.05em; }
+.ks-title-line b { font-size: 1.15em; }
+.ks-title-line span { opacity: .7; font-size: 0.9em; margin-left: 8px; }
+#ks-filters { gap: 8px; }
+#ks-filters > * { min-width: 0; }
+.ks-hidden { display: none !important; }
+#ks-recent .ks-recent-head { display: flex; justify-content: space-between; align-items: center; font-weight: 600;
+  color: var(--ks-text); margin-bottom: 4px; }
+#ks-recent ol { margin: 0; padding: 0 0 0 1.3em; }
+#ks-recent li { margin: 2px 0; overflow-wrap: anywhere; font-size: 0.92em; }
+#ks-recent a { color: var(--ks-link); text-decoration: none; }
+#ks-recent a:hover { text-decoration: underline; }
+#ks-recent .ks-recent-f { color: var(--ks-muted); font-size: 0.85em; }
+#ks-recent .ks-recent-none { color: var(--ks-muted); font-size: 0.9em; }
+#ks-recent button { border: 0; background: none; color: var(--ks-muted); cursor: pointer; font-size: 0.85em; }
+#ks-viewer .ks-modal { position: fixed; inset: 0; z-index: 1000; background: rgba(15, 23, 42, .55);
+  display: flex; align-items: center; justify-content: center; padding: 16px; }
+#ks-viewer .ks-modal-box { background: var(--ks-card); color: var(--ks-text); border-radius: 10px; width: min(1040px, 100%);
+  max-height: calc(100vh - 32px); display: flex; flex-direction: column; box-shadow: 0 10px 40px rgba(0,0,0,.35); }
+#ks-viewer .ks-modal-head { display: flex; gap: 8px 12px; align-items: center; flex-wrap: wrap; padding: 10px 14px;
+  border-bottom: 1px solid var(--ks-border); }
+#ks-viewer .ks-modal-where { flex: 1 1 300px; overflow-wrap: anywhere; font-size: .92em; }
+#ks-viewer .ks-modal-close { border: 1px solid var(--ks-low-bd); background: var(--ks-btn-bg); color: var(--ks-text);
+  border-radius: 6px; padding: 3px 12px; cursor: pointer; }
+#ks-viewer .ks-modal-body { position: relative; overflow: auto; padding: 10px 14px; }
+#ks-viewer .ks-modal-note { color: var(--ks-muted); font-size: .88em; margin: 0 0 6px; }
+#ks-viewer img.ks-page { display: block; width: 100%; height: auto; border: 1px solid var(--ks-border); }
+#ks-viewer .ks-lines { font-size: .93em; line-height: 1.55; }
+#ks-viewer .ks-line { display: flex; gap: 10px; white-space: pre-wrap; overflow-wrap: anywhere; padding: 0 4px; }
+#ks-viewer .ks-ln { flex: 0 0 3.5em; text-align: right; color: var(--ks-muted); user-select: none; }
+#ks-viewer .ks-line.ks-cited { background: var(--ks-mark); }
+#ks-viewer .ks-line.ks-cited .ks-ln { color: var(--ks-text); font-weight: 700; }
 @media (max-width: 640px) {
   #ks-results .ks-card { padding: 10px; }
   #ks-results .ks-passage, #ks-results .ks-section { font-size: 0.9em; }
@@ -128,6 +169,23 @@ CSS = """
 # Runs once when the results component mounts; one delegated listener serves every card.
 COPY_JS = """
 element.addEventListener('click', async (ev) => {
+  const more = ev.target.closest('button.ks-more');
+  if (more) {  // 더 보기 / 접기: the whole passage in place of the lines around the match
+    const box = more.previousElementSibling;
+    const open = more.getAttribute('aria-expanded') !== 'true';
+    box.querySelector('.ks-short').hidden = open;
+    box.querySelector('.ks-full').hidden = !open;
+    more.setAttribute('aria-expanded', open ? 'true' : 'false');
+    more.textContent = open ? '접기' : more.dataset.more;
+    return;
+  }
+  const src = ev.target.closest('button.ks-open');
+  if (src) {  // 원문 보기: the server checks the file is one the index holds (Handlers.ui_view)
+    ev.preventDefault();
+    trigger('click', {file: src.dataset.file || '', a: src.dataset.a || '', b: src.dataset.b || '',
+                      page: src.dataset.page || ''});
+    return;
+  }
   const btn = ev.target.closest('button.ks-copy');
   if (!btn) return;
   ev.preventDefault();
@@ -148,6 +206,105 @@ element.addEventListener('click', async (ev) => {
   btn.classList.toggle('ks-copied', ok);
   setTimeout(() => { btn.textContent = btn.dataset.label; btn.classList.remove('ks-copied'); }, 1800);
 });
+"""
+
+# Runs once when the viewer mounts: scroll the cited part into view on each new source; close it.
+VIEWER_JS = """
+const place = () => {
+  const m = element.querySelector('.ks-modal');
+  if (!m || m.dataset.placed) return;
+  m.dataset.placed = '1';
+  const body = m.querySelector('.ks-modal-body');
+  const img = m.querySelector('img.ks-page');
+  const go = () => {
+    if (img) {
+      const s = img.clientWidth / (img.naturalWidth || 1);
+      body.scrollTop = Math.max(0, parseFloat(img.dataset.top || '0') * s - 60);
+    } else {
+      const c = m.querySelector('.ks-cited');
+      if (c) body.scrollTop = Math.max(0, c.offsetTop - 60);
+    }
+  };
+  if (img && !img.complete) img.addEventListener('load', go, {once: true}); else go();
+  const close = m.querySelector('.ks-modal-close');
+  if (close) close.focus({preventScroll: true});
+};
+watch('value', place);
+place();
+const shut = () => { const m = element.querySelector('.ks-modal'); if (m) m.remove(); };
+element.addEventListener('click', (ev) => {
+  if (ev.target.closest('.ks-modal-close') || ev.target.classList.contains('ks-modal')) shut();
+});
+document.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') shut(); });
+"""
+
+# Recent searches: this browser's localStorage only (never sent to the server, never shared).
+RECENT_JS = """
+const KEY = 'kosearch.recent';
+const read = () => { try { const v = JSON.parse(localStorage.getItem(KEY) || '[]'); return Array.isArray(v) ? v : []; }
+                     catch (e) { return []; } };
+window.ksRenderRecent = () => {
+  const items = read();
+  element.replaceChildren();
+  const head = document.createElement('div');
+  head.className = 'ks-recent-head';
+  head.textContent = '최근 검색';
+  if (items.length) {
+    const clear = document.createElement('button');
+    clear.type = 'button'; clear.textContent = '지우기'; clear.className = 'ks-recent-clear';
+    clear.addEventListener('click', () => { localStorage.removeItem(KEY); window.ksRenderRecent(); });
+    head.appendChild(clear);
+  }
+  element.appendChild(head);
+  if (!items.length) {
+    const p = document.createElement('div');
+    p.className = 'ks-recent-none';
+    p.textContent = '이 브라우저에만 저장됩니다.';
+    element.appendChild(p);
+    return;
+  }
+  const ol = document.createElement('ol');
+  for (const it of items) {
+    if (!it || typeof it.q !== 'string') continue;
+    const li = document.createElement('li');
+    const a = document.createElement('a');
+    a.href = '?' + new URLSearchParams(it.p || {q: it.q}).toString();
+    a.textContent = it.q;
+    li.appendChild(a);
+    if (it.f) { const f = document.createElement('span'); f.className = 'ks-recent-f'; f.textContent = ' · ' + it.f; li.appendChild(f); }
+    ol.appendChild(li);
+  }
+  element.appendChild(ol);
+};
+window.ksRenderRecent();
+"""
+
+# After each search: the question and filters go into the address bar (a link to this search),
+# and into this browser's recent searches.
+AFTER_SEARCH_JS = """
+(q, year, dept, kind, k, view) => {
+  q = (q || '').trim();
+  if (!q) return;
+  const p = {q: q.slice(0, 300)};
+  if (year && year !== '전체') p.year = year;
+  if (dept && dept !== '전체') p.dept = dept;
+  if (kind && kind !== 'all') p.kind = kind;
+  if (k && Number(k) !== 5) p.k = String(k);
+  if (view === '사업별 보기') p.view = 'programme';
+  const qs = new URLSearchParams(p).toString();
+  try { history.replaceState(null, '', location.pathname + '?' + qs); } catch (e) {}
+  try {
+    const KEY = 'kosearch.recent';
+    let items = [];
+    try { items = JSON.parse(localStorage.getItem(KEY) || '[]'); } catch (e) { items = []; }
+    if (!Array.isArray(items)) items = [];
+    const f = [p.year ? p.year + '년' : '', p.dept || '', p.kind ? ({plan: '계획', results: '실적', new: '신규'}[p.kind] || '') : '']
+      .filter(Boolean).join(' · ');
+    items = [{q: p.q, p: p, f: f}].concat(items.filter(it => it && new URLSearchParams(it.p || {}).toString() !== qs)).slice(0, 8);
+    localStorage.setItem(KEY, JSON.stringify(items));
+    if (window.ksRenderRecent) window.ksRenderRecent();
+  } catch (e) {}
+}
 """
 
 
@@ -177,6 +334,80 @@ def message_html(text: str, kind: str = "info") -> str:
     return f'<div class="ks-msg ks-msg-{kind}" role="status">{esc(text)}</div>'
 
 
+def open_button(source: dict | None, label: str = "원문 보기") -> str:
+    """The button that opens the viewer on a citation (index file name, lines, page; never a path)."""
+    if not source or not source.get("file") or not source.get("lines"):
+        return ""
+    a, b = source["lines"][0], source["lines"][-1]
+    page = source.get("page") or ""
+    where = f"{page}쪽" if page else f"{a}-{b}행"
+    return (f'<button type="button" class="ks-open" data-file="{esc(source["file"])}" data-a="{esc(a)}" '
+            f'data-b="{esc(b)}" data-page="{esc(page)}" aria-label="원문 보기: {esc(source["file"])} {esc(where)}" '
+            f'title="원문에서 인용한 부분 보기">{esc(label)}</button>')
+
+
+def passage_html(text: str, spans, context: int = COMPACT_LINES) -> str:
+    """The passage, compact: the lines around the first highlight, and the whole of it behind 더 보기
+    (the toggle is in the results' click handler). Short passages show whole."""
+    lines = text.split("\n")
+    if len(lines) <= 2 * context + 2:
+        return f'<div class="ks-passage">{highlight_html(text, spans)}</div>'
+    starts = sorted(int(sp[0]) for sp in spans or () if len(sp) == 2 and 0 <= int(sp[0]) < int(sp[1]) <= len(text))
+    at = text.count("\n", 0, starts[0]) if starts else 0
+    lo, hi = max(0, at - context), min(len(lines), at + context + 1)
+    if hi - lo < 2 * context + 1:  # near an end: keep the window as tall
+        lo, hi = (0, 2 * context + 1) if lo == 0 else (len(lines) - 2 * context - 1, len(lines))
+    begin = sum(len(ln) + 1 for ln in lines[:lo])
+    end = begin + len("\n".join(lines[lo:hi]))
+    inner = [(max(int(a), begin) - begin, min(int(b), end) - begin) for a, b in
+             (sp for sp in spans or () if len(sp) == 2) if int(a) < end and int(b) > begin]
+    short = ((f'<span class="ks-elided">… (위 {lo}줄)</span>\n' if lo else "")
+             + highlight_html(text[begin:end], inner)
+             + (f'\n<span class="ks-elided">… (아래 {len(lines) - hi}줄)</span>' if hi < len(lines) else ""))
+    label = f"더 보기 (전체 {len(lines)}줄)"
+    return (f'<div class="ks-passage ks-compact"><div class="ks-short">{short}</div>'
+            f'<div class="ks-full" hidden>{highlight_html(text, spans)}</div></div>'
+            f'<button type="button" class="ks-more" aria-expanded="false" data-more="{esc(label)}">{esc(label)}</button>')
+
+
+def viewer_html(sv, nonce: str = "") -> str:
+    """The viewer dialog on one citation: a PDF page image with the cited text boxed, or numbered
+    lines with the cited ones marked (``search.viewer.SourceView``). Opened and scrolled by VIEWER_JS."""
+    import base64
+
+    where = [esc(sv.file)]
+    if sv.page:
+        where.append(f"{esc(sv.page)}쪽")
+    where.append(f"{esc(sv.first)}-{esc(sv.last)}행" if sv.last != sv.first else f"{esc(sv.first)}행")
+    if sv.png is not None:
+        top = min((b[1] for b in sv.boxes), default=0.0)
+        note = ("인용한 부분을 노란 상자로 표시했습니다." if sv.boxes else
+                "이 쪽에서 인용한 글자의 위치를 찾지 못했습니다. 쪽 전체를 보여 드립니다.")
+        body = (f'<p class="ks-modal-note">{note}</p>'
+                f'<img class="ks-page" alt="{esc(sv.file)} {esc(sv.page)}쪽 (인용한 부분 표시)" data-top="{top:.0f}" '
+                f'src="data:image/png;base64,{base64.b64encode(sv.png).decode("ascii")}">')
+    else:
+        rows = "".join(f'<div class="ks-line{" ks-cited" if cited else ""}"><span class="ks-ln">{n}</span>'
+                       f'<span class="ks-lt">{esc(text) or " "}</span></div>' for n, text, cited in sv.lines)
+        body = ('<p class="ks-modal-note">원문에서 뽑은 글자입니다. 인용한 줄을 표시했습니다.</p>'
+                f'<div class="ks-lines">{rows or esc("(표시할 줄이 없습니다)")}</div>')
+    return (f'<div class="ks-modal" role="dialog" aria-modal="true" aria-label="원문 보기" data-n="{esc(nonce)}" '
+            f'data-format="{esc(sv.format)}" data-page="{esc(sv.page or "")}">'
+            f'<div class="ks-modal-box"><div class="ks-modal-head"><b>원문</b>'
+            f'<span class="ks-modal-where">{" · ".join(where)}</span>'
+            f'<button type="button" class="ks-modal-close" aria-label="닫기">닫기 ✕</button></div>'
+            f'<div class="ks-modal-body">{body}</div></div></div>')
+
+
+def viewer_message(text: str, nonce: str = "") -> str:
+    """The viewer dialog with one line instead of a source (a refused or failed request)."""
+    return (f'<div class="ks-modal" role="dialog" aria-modal="true" aria-label="원문 보기" data-n="{esc(nonce)}">'
+            f'<div class="ks-modal-box"><div class="ks-modal-head"><b>원문</b><span class="ks-modal-where"></span>'
+            f'<button type="button" class="ks-modal-close" aria-label="닫기">닫기 ✕</button></div>'
+            f'<div class="ks-modal-body"><div class="ks-msg ks-msg-warn ks-view-error" role="alert">{esc(text)}</div>'
+            f"</div></div></div>")
+
+
 def answer_html(answer: dict | None, message: str | None) -> str:
     """The answer card above the passages: the value highlighted, its line, citation and copy
     button; or the not-found line at the top when the reports do not say."""
@@ -190,7 +421,8 @@ def answer_html(answer: dict | None, message: str | None) -> str:
     line = (esc(text[:span[0]]) + "<mark>" + esc(text[span[0]:span[1]]) + "</mark>" + esc(text[span[1]:])
             if span else esc(text))
     items = "".join(f"<li>{esc(str(i.get('year') or '') + ' ' + (i.get('value') or i['text']))} "
-                    f"<span class='ks-cite'>{esc(i['citation'])}</span></li>" for i in answer.get("items") or [])
+                    f"<span class='ks-cite'>{esc(i['citation'])}{open_button(i.get('source'))}</span></li>"
+                    for i in answer.get("items") or [])
     level = answer["confidence"]
     return (f'<div class="ks-answer" role="region" aria-label="답">'
             f'<div class="ks-answer-head"><b>답 ({esc(KIND_KO.get(answer["kind"], ""))})</b> '
@@ -200,7 +432,7 @@ def answer_html(answer: dict | None, message: str | None) -> str:
             + (f"<ol class='ks-answer-items'>{items}</ol>" if items else "")
             + f'<div class="ks-cite">출처: {esc(answer["citation"])} '
             f'<button type="button" class="ks-copy" data-cite="{esc(answer["citation"])}" aria-label="답 출처 복사">출처 복사</button>'
-            f"</div></div>")
+            f'{open_button(answer.get("source"))}</div></div>')
 
 
 def section_html(section: str, passage: str) -> str:
@@ -242,11 +474,12 @@ def card_html(hit, context: tuple[str, str] | None, *, grouped: bool = False) ->
         f'<span class="ks-badge {conf}" title="검색 신뢰도">신뢰도 {CONFIDENCE_KO[conf]}</span>',
         f'<span class="ks-score">점수 {hit.score:.3f}</span>',
         "</div>",
-        f'<div class="ks-passage">{highlight_html(c.text, hit.highlights)}</div>',
+        passage_html(c.text, hit.highlights),
         '<div class="ks-cite">',
         f'<span class="ks-cite-text"><b>출처</b> {esc(hit.citation)}</span>',
         f'<button type="button" class="ks-copy" data-cite="{esc(hit.citation)}" '
         f'aria-label="출처 복사">출처 복사</button>',
+        open_button({"file": c.file, "lines": [c.start_line, c.end_line], "page": c.page}),
         "</div>",
     ]
     if meta:
@@ -358,6 +591,25 @@ def _filters(year, department, kind) -> tuple[dict, str]:
     return f, " · ".join(desc)
 
 
+def filter_note(filters: dict, counts: dict | None, hits) -> str | None:
+    """When the filters leave nothing above 낮음 but the question alone has results, which filter did it."""
+    if not filters or not counts or not counts.get("total") or (hits and not all_low(hits)):
+        return None
+    kinds = dict((v, k) for k, v in KIND_CHOICES)
+    named = {"year": lambda v: f"연도 {v}년", "department": lambda v: f"부서 {v}",
+             "chapter_kind": lambda v: f"장 종류 {kinds.get(v, v)}"}
+    culprits = [named[key](val) for key, val in filters.items()
+                if key in named and counts[key].get(str(val), 0) == 0]
+    total = counts["total"]
+    if culprits:
+        return (f"{' · '.join(culprits)} 필터 때문에 결과가 없습니다 (필터 없이 {total}건). "
+                "그 필터를 '전체'로 바꿔 보세요.")
+    if len(filters) < 2:
+        return None
+    both = " · ".join(named[key](val) for key, val in filters.items() if key in named)
+    return f"필터({both})를 함께 적용하면 결과가 없습니다 (필터 없이 {total}건). 필터를 하나씩 '전체'로 바꿔 보세요."
+
+
 def _prune(root: Path, ttl: float = EXPORT_TTL_S) -> None:
     now = time.time()
     for d in root.iterdir() if root.is_dir() else ():
@@ -443,6 +695,8 @@ class Handlers:
         self.service = SearchService(self.live)
         self.roots = list(roots)
         self._state = IndexState(self.live.current, self.roots)
+        self._facets: collections.OrderedDict = collections.OrderedDict()
+        self._facet_lock = threading.Lock()
         self.export_root = Path(tempfile.mkdtemp(prefix="kosearch-export-"))
         atexit.register(shutil.rmtree, self.export_root, True)  # any normal exit (SIGTERM: see main)
 
@@ -454,6 +708,12 @@ class Handlers:
 
     def ui_search(self, question, year, department, kind, top_k, view):
         """Results page, session state for export, and a cleared download (it belonged to the last question)."""
+        page, state, _ = self.search_page(question, year, department, kind, top_k, view)
+        return page, state, None
+
+    def search_page(self, question, year, department, kind, top_k, view):
+        """(results page, export state, facets): facets are the filter choices labelled with this
+        question's counts (:meth:`facet_choices`), None when the question was refused."""
         from search.service import USER_ERRORS
 
         grouped = view == VIEW_PROGRAMMES
@@ -465,10 +725,14 @@ class Handlers:
         try:
             st = self.current()
             res = self.service.ask(question, top_k=k, group_by="programme" if grouped else None, **filters)
+            counts = self.facet_counts(res.question)
             page = results_html(res.question, res.hits, [st.context_for(h.chunk) for h in res.hits], grouped=grouped,
                                 notices=res.notices, filters=desc)
             if not grouped:
                 page = answer_html(res.answer, res.answer_message) + page
+            note = filter_note(filters, counts, res.hits)
+            if note:
+                page = message_html(note, "warn") + page
             state = {**res.to_dict(), "grouped": grouped, "filters": desc}
         except USER_ERRORS as exc:
             return message_html(str(exc), "warn"), None, None
@@ -476,7 +740,119 @@ class Handlers:
             log.exception("search failed for %r", str(question)[:80])
             return (message_html("검색 중 문제가 발생했습니다. 잠시 뒤 다시 시도하거나 관리자에게 알려 주세요.", "warn"),
                     None, None)
-        return page, state, None
+        return page, state, self.facet_choices(counts)
+
+    def facet_counts(self, question: str) -> dict:
+        """How many of this question's top ``FACET_TOP_K`` results (no filter), above 낮음, fall under
+        each year, department and chapter kind: ``{"total": n, "year": {"2022": n}, "department": {...},
+        "chapter_kind": {...}}``. Cached per question and index (filters re-run the same question)."""
+        st = self.current()
+        key = (id(st.searcher), question)
+        with self._facet_lock:
+            if key in self._facets:
+                self._facets.move_to_end(key)
+                return self._facets[key]
+        res = self.service.ask(question, top_k=FACET_TOP_K, answers=False)
+        counts = {"total": 0, "year": collections.Counter(), "department": collections.Counter(),
+                  "chapter_kind": collections.Counter()}
+        for h in res.hits:
+            if h.confidence not in ("high", "medium"):
+                continue
+            c = h.chunk
+            counts["total"] += 1
+            if c.year:
+                counts["year"][str(c.year)] += 1
+            if c.department:
+                counts["department"][c.department] += 1
+            if c.chapter_kind:
+                counts["chapter_kind"][c.chapter_kind] += 1
+        with self._facet_lock:
+            self._facets[key] = counts
+            while len(self._facets) > 256:
+                self._facets.popitem(last=False)
+        return counts
+
+    def facet_choices(self, counts: dict | None) -> dict:
+        """Filter choices (label, value) for the year, department and kind controls; with a count
+        beside each when ``counts`` is given."""
+        years, depts = self.current().choices
+
+        def label(text, n):
+            return text if counts is None else f"{text} ({n})"
+
+        total = None if counts is None else counts["total"]
+        return {
+            "year": [(label(ALL, total), ALL)] + [(label(y, (counts or {}).get("year", {}).get(y, 0)), y)
+                                                  for y in years if y != ALL],
+            "department": [(label(ALL, total), ALL)] + [(label(d, (counts or {}).get("department", {}).get(d, 0)), d)
+                                                        for d in depts if d != ALL],
+            "kind": [(label(text, total if value == "all" else (counts or {}).get("chapter_kind", {}).get(value, 0)),
+                      value) for text, value in KIND_CHOICES],
+        }
+
+    def restore(self, params) -> dict:
+        """The controls' values from a shared link's query string (``?q=…&year=…&dept=…&kind=…&k=…&view=…``);
+        values the index does not hold are dropped with a notice, never trusted."""
+        params = dict(params or {})
+        years, depts = self.current().choices
+        out = {"question": "", "year": ALL, "department": ALL, "kind": "all", "top_k": DEFAULT_TOP_K,
+               "view": VIEW_PASSAGES, "notices": []}
+        q = str(params.get("q") or "")[:2000].strip()
+        out["question"] = q
+        y = str(params.get("year") or "").strip().removesuffix("년")
+        if y:
+            if y in years:
+                out["year"] = y
+            else:
+                out["notices"].append(f"링크의 연도({y[:20]})는 색인에 없어 전체 연도로 검색했습니다.")
+        d = str(params.get("dept") or "").strip()
+        if d:
+            if d in depts:
+                out["department"] = d
+            else:
+                out["notices"].append(f"링크의 부서({d[:40]})는 색인에 없어 전체 부서로 검색했습니다.")
+        kd = str(params.get("kind") or "").strip()
+        if kd in {v for _, v in KIND_CHOICES}:
+            out["kind"] = kd
+        elif kd:
+            out["notices"].append(f"링크의 장 종류({kd[:20]})를 알 수 없어 전체로 검색했습니다.")
+        try:
+            out["top_k"] = max(1, min(UI_MAX_TOP_K, int(params.get("k") or DEFAULT_TOP_K)))
+        except (TypeError, ValueError):
+            pass
+        if params.get("view") == "programme":
+            out["view"] = VIEW_PROGRAMMES
+        return out
+
+    def ui_view(self, data) -> str:
+        """The viewer dialog for one citation: ``data`` is what the page sent (``{"file", "a", "b",
+        "page"}``, untrusted). Only a file the index holds opens, named as the index names it;
+        a path (``../``, absolute) is refused with one Korean line, as is anything malformed."""
+        from search.viewer import ViewError, view
+
+        nonce = uuid.uuid4().hex[:8]
+        try:
+            if not isinstance(data, dict):
+                raise ViewError("잘못된 요청입니다.")
+            file = data.get("file")
+            if not isinstance(file, str) or not file.strip():
+                raise ViewError("열 수 없는 파일 이름입니다.")
+            if (file.startswith(("/", "\\", "~")) or ".." in file.replace("\\", "/").split("/")
+                    or (len(file) > 1 and file[1] == ":") or "\x00" in file):
+                raise ViewError("경로로는 열 수 없습니다. 색인한 보고서만 볼 수 있습니다.")
+            try:
+                a, b = int(str(data.get("a"))), int(str(data.get("b")))
+                page = int(str(data["page"])) if str(data.get("page") or "").strip() else None
+            except (TypeError, ValueError):
+                raise ViewError("행 범위가 올바르지 않습니다.") from None
+            if page is not None and page < 1:
+                raise ViewError("쪽 번호가 올바르지 않습니다.")
+            return viewer_html(view(self.current().searcher, file, (a, b), page), nonce)
+        except ViewError as exc:
+            return viewer_message(str(exc), nonce)
+        except Exception:
+            log.exception("viewer failed for %r", str(data)[:200])
+            return viewer_message("원문을 여는 중 문제가 발생했습니다. 다시 색인하거나 관리자에게 알려 주세요.", nonce)
 
     def _export_path(self, suffix: str) -> Path:
         _prune(self.export_root)
@@ -533,11 +909,19 @@ def build_app(searcher, roots=(DEFAULT_CORPUS_DIR,)):
 
     h = Handlers(searcher, roots)
 
+    def run_search(question, year, department, kind, top_k, view):
+        """Results, export state, a cleared download, and the filter choices with this question's counts."""
+        page, state, facets = h.search_page(question, year, department, kind, top_k, view)
+        if facets is None:
+            return page, state, None, gr.skip(), gr.skip(), gr.skip()
+        return (page, state, None, gr.update(choices=facets["year"]), gr.update(choices=facets["department"]),
+                gr.update(choices=facets["kind"]))
+
     def maybe_search(question, year, department, kind, top_k, view):
         """Filters and the view re-run the search, but only once there is a question."""
         if not (question or "").strip():
-            return gr.skip(), gr.skip(), gr.skip()
-        return h.ui_search(question, year, department, kind, top_k, view)
+            return (gr.skip(),) * 6
+        return run_search(question, year, department, kind, top_k, view)
 
     def export(fn):
         def run(state):
@@ -547,10 +931,31 @@ def build_app(searcher, roots=(DEFAULT_CORPUS_DIR,)):
             return path
         return run
 
-    def load_page():
-        """On each page load: the index status, and filter choices of the index now in service."""
-        years, depts = h.current().choices
-        return h.status_now(), gr.update(choices=years), gr.update(choices=depts)
+    def load_page(request: gr.Request):
+        """On each page load: the index status, filter choices of the index now in service, and a
+        shared link's search (``?q=…&year=…``) restored and run."""
+        params = dict(request.query_params) if request is not None else {}
+        r = h.restore(params)
+        page, state = gr.skip(), gr.skip()
+        facets = h.facet_choices(None)
+        if r["question"]:
+            page, state, got = h.search_page(r["question"], r["year"], r["department"], r["kind"], r["top_k"],
+                                             r["view"])
+            facets = got or facets
+            if r["notices"]:
+                page = "".join(message_html(n, "warn") for n in r["notices"]) + page
+        return (h.status_now(), gr.update(choices=facets["year"], value=r["year"]),
+                gr.update(choices=facets["department"], value=r["department"]),
+                gr.update(choices=facets["kind"], value=r["kind"]), r["question"] or gr.skip(), r["top_k"],
+                r["view"], page, state)
+
+    def view_source(evt: gr.EventData):
+        return h.ui_view(getattr(evt, "_data", None))
+
+    # Gradio finds its special arguments by their annotations; this module's are strings
+    # (``from __future__ import annotations``) that it would resolve in the module's globals.
+    load_page.__annotations__ = {"request": gr.Request}
+    view_source.__annotations__ = {"evt": gr.EventData}
 
     def api_search(question: str, top_k: int = 5, year: int | None = None, department: str | None = None,
                    chapter_kind: str | None = None) -> str:
@@ -576,41 +981,58 @@ def build_app(searcher, roots=(DEFAULT_CORPUS_DIR,)):
             raise gr.Error("검색 중 문제가 발생했습니다.", print_exception=False) from None
 
     with gr.Blocks(title="kosearch · 주요업무보고 검색", analytics_enabled=False) as demo:
-        gr.HTML(f"<style>{CSS}</style>", padding=False)
-        gr.Markdown("## 주요업무보고 검색\n부서별 주요업무보고에서 질문과 관련된 구절을 찾아 출처와 함께 보여 줍니다.")
-        question = gr.Textbox(label="질문", placeholder="예: 외국인 환자를 대상으로 하는 사업은?  (Enter로 검색)",
-                              lines=1, max_lines=3, max_length=2000, autofocus=True, submit_btn="검색",
-                              elem_id="ks-question")
-        gr.Examples(EXAMPLES, inputs=question, label="예시 질문")
-        with gr.Row():
-            year_choices, dept_choices = h.current().choices
-            year = gr.Dropdown(year_choices, value=ALL, label="연도", min_width=120, elem_id="ks-year")
-            department = gr.Dropdown(dept_choices, value=ALL, label="부서", min_width=140, elem_id="ks-dept")
-            kind = gr.Radio(KIND_CHOICES, value="all", label="장 종류", min_width=200, elem_id="ks-kind")
-            top_k = gr.Slider(1, UI_MAX_TOP_K, value=5, step=1, label="결과 수", min_width=160, elem_id="ks-topk")
-        view = gr.Radio([VIEW_PASSAGES, VIEW_PROGRAMMES], value=VIEW_PASSAGES, label="보기", elem_id="ks-view")
-        results = gr.HTML(message_html("질문을 입력하고 Enter를 누르세요."), js_on_load=COPY_JS, elem_id="ks-results",
-                          padding=False)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=4, min_width=480):
+                gr.HTML(f'<style>{CSS}</style><div class="ks-title-line"><b>주요업무보고 검색</b>'
+                        '<span>질문하면 답과 출처를 먼저 보여 줍니다 · 원문 보기로 원본의 해당 줄을 확인하세요</span></div>',
+                        padding=False)
+                question = gr.Textbox(label="질문", show_label=False,
+                                      placeholder="질문을 입력하고 Enter — 예: 외국인 환자를 대상으로 하는 사업은?",
+                                      lines=1, max_lines=3, max_length=2000, autofocus=True, submit_btn="검색",
+                                      elem_id="ks-question")
+                with gr.Row(elem_id="ks-filters", equal_height=True):
+                    year_choices, dept_choices = h.current().choices
+                    year = gr.Dropdown(year_choices, value=ALL, label="연도", min_width=110, scale=1, elem_id="ks-year")
+                    department = gr.Dropdown(dept_choices, value=ALL, label="부서", min_width=150, scale=2,
+                                             elem_id="ks-dept")
+                    kind = gr.Dropdown(KIND_CHOICES, value="all", label="장 종류", min_width=120, scale=1,
+                                       elem_id="ks-kind")
+                    view = gr.Radio([VIEW_PASSAGES, VIEW_PROGRAMMES], value=VIEW_PASSAGES, label="보기",
+                                    min_width=220, scale=2, elem_id="ks-view")
+                results = gr.HTML(message_html("질문을 입력하고 Enter를 누르세요. 답이 맨 위에, 근거 구절이 그 아래에 나옵니다."),
+                                  js_on_load=COPY_JS, elem_id="ks-results", padding=False)
+                viewer = gr.HTML("", js_on_load=VIEWER_JS, elem_id="ks-viewer", padding=False)
+            with gr.Column(scale=1, min_width=250, elem_id="ks-side"):
+                gr.HTML("", js_on_load=RECENT_JS, elem_id="ks-recent", padding=False)
+                top_k = gr.Slider(1, UI_MAX_TOP_K, value=5, step=1, label="결과 수", elem_id="ks-topk")
+                with gr.Accordion("예시 질문", open=False, elem_id="ks-examples"):
+                    gr.Examples(EXAMPLES, inputs=question, label=None)
+                with gr.Accordion("결과 내보내기", open=False, elem_id="ks-export"):
+                    csv_btn = gr.Button("CSV 파일 만들기", size="sm", elem_id="ks-export-csv")
+                    md_btn = gr.Button("요약(Markdown) 만들기", size="sm", elem_id="ks-export-md")
+                    export_file = gr.File(label="내려받기", interactive=False, elem_id="ks-export-file")
+                with gr.Accordion("색인 상태", open=False, elem_id="ks-status-box"):
+                    status = gr.HTML(h.status_now(), elem_id="ks-status")
+                    refresh = gr.Button("상태 새로 고침", size="sm")
         last = gr.State(None)
-        with gr.Accordion("결과 내보내기", open=False):
-            with gr.Row():
-                csv_btn = gr.Button("CSV 파일 만들기", size="sm", elem_id="ks-export-csv")
-                md_btn = gr.Button("요약(Markdown) 만들기", size="sm", elem_id="ks-export-md")
-            export_file = gr.File(label="내려받기", interactive=False, elem_id="ks-export-file")
-        with gr.Accordion("색인 상태", open=False):
-            status = gr.HTML(h.status_now(), elem_id="ks-status")
-            refresh = gr.Button("상태 새로 고침", size="sm")
 
         inputs = [question, year, department, kind, top_k, view]
         common = dict(concurrency_limit=CONCURRENCY, concurrency_id="search", api_visibility="private")
-        outputs = [results, last, export_file]
-        gr.on([question.submit], h.ui_search, inputs, outputs, **common)
-        gr.on([view.change, year.change, department.change, kind.change, top_k.release], maybe_search, inputs,
-              outputs, trigger_mode="always_last", **common)
+        outputs = [results, last, export_file, year, department, kind]
+        # Filters re-run on the user's input only (not on restored or relabelled values: no loops).
+        gr.on([question.submit], run_search, inputs, outputs, **common).then(
+            None, inputs, None, js=AFTER_SEARCH_JS, api_visibility="private")
+        gr.on([view.input, year.input, department.input, kind.input, top_k.release], maybe_search, inputs,
+              outputs, trigger_mode="always_last", **common).then(
+            None, inputs, None, js=AFTER_SEARCH_JS, api_visibility="private")
+        results.click(view_source, None, viewer, api_visibility="private", concurrency_limit=CONCURRENCY,
+                      concurrency_id="view")
         csv_btn.click(export(h.export_csv), last, export_file, api_visibility="private")
         md_btn.click(export(h.export_md), last, export_file, api_visibility="private")
         refresh.click(lambda: h.status_now(max_age=0), None, status, api_visibility="private")
-        demo.load(load_page, None, [status, year, department], api_visibility="private")
+        demo.load(load_page, None, [status, year, department, kind, question, top_k, view, results, last],
+                  api_visibility="private", concurrency_limit=CONCURRENCY, concurrency_id="search").then(
+            None, inputs, None, js=AFTER_SEARCH_JS, api_visibility="private")
         gr.api(api_search, api_name="search", concurrency_limit=CONCURRENCY, concurrency_id="search")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     demo.kosearch_export_dir = h.export_root  # for tests / cleanup

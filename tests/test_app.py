@@ -342,3 +342,118 @@ def test_answer_card_leads_and_exports_carry_the_answer(searcher):
     assert out["answer"]["value"] == "487,492천원" and out["answer"]["source"]["lines"] == [59, 59]
     page, state, _ = h.ui_search("기시와다시랑 자매결연 몇 년도에 맺었어?", app.ALL, app.ALL, "all", 3, app.VIEW_PASSAGES)
     assert 'ks-answer-none' in page and state["answer"] is None
+
+
+# ---- issue 15: answer first, compact passages, facets, shared links, the source viewer -----------
+def test_compact_passage_shows_lines_around_the_first_mark():
+    text = "\n".join(f"{i}번째 줄" for i in range(20))
+    at = text.index("10번째")
+    html_ = app.passage_html(text, [(at, at + 2)])
+    short = html_.split('<div class="ks-short">')[1].split("</div>")[0]
+    assert all(f"{i}번째" in short for i in (8, 9, 11, 12)) and "7번째" not in short and "13번째" not in short
+    assert "<mark>10</mark>" in short and "(위 8줄)" in short and "(아래 7줄)" in short
+    assert 'class="ks-full" hidden' in html_ and "19번째" in html_ and "더 보기 (전체 20줄)" in html_
+    short_text = "a\nb\nc"
+    assert "ks-more" not in app.passage_html(short_text, [(0, 1)])
+    assert "&lt;b&gt;" in app.passage_html("<b>\n" * 30, [])  # escaped in both views
+
+
+def test_facet_counts_label_each_filter_choice(searcher):
+    h = app.Handlers(searcher)
+    page, state, facets = h.search_page(QUESTION, app.ALL, app.ALL, "all", 5, app.VIEW_PASSAGES)
+    counts = h.facet_counts(QUESTION)
+    assert counts["total"] > 0 and sum(counts["year"].values()) == counts["total"]
+    years = dict((v, lab) for lab, v in facets["year"])
+    assert years[app.ALL] == f"{app.ALL} ({counts['total']})"
+    assert years["2022"] == f"2022 ({counts['year']['2022']})" and counts["year"]["2022"] > 0
+    assert all(re.search(r"\(\d+\)$", lab) for lab, _ in facets["department"] + facets["kind"])
+    assert h.facet_choices(None)["year"][0] == (app.ALL, app.ALL)  # no question: plain choices
+
+
+def test_filter_that_removes_everything_is_named(searcher):
+    h = app.Handlers(searcher)
+    counts = h.facet_counts(QUESTION)
+    _, depts = h.current().choices
+    empty = next(d for d in depts[1:] if counts["department"].get(d, 0) == 0)
+    page, _, _ = h.search_page(QUESTION, app.ALL, empty, "all", 5, app.VIEW_PASSAGES)
+    assert f"부서 {empty} 필터 때문에 결과가 없습니다" in page and f"필터 없이 {counts['total']}건" in page
+    page, _, _ = h.search_page(QUESTION, "2022", app.ALL, "all", 5, app.VIEW_PASSAGES)
+    assert "필터 때문에" not in page  # a filter that keeps results says nothing
+
+
+def test_shared_link_restores_only_known_values(searcher):
+    h = app.Handlers(searcher)
+    r = h.restore({"q": QUESTION, "year": "2022", "dept": "<script>x</script>", "kind": "plan", "k": "99",
+                   "view": "programme"})
+    assert (r["question"], r["year"], r["department"], r["kind"], r["top_k"], r["view"]) == (
+        QUESTION, "2022", app.ALL, "plan", app.UI_MAX_TOP_K, app.VIEW_PROGRAMMES)
+    assert any("부서" in n for n in r["notices"])
+    r = h.restore({"year": "abc", "kind": "../x", "k": "x"})
+    assert r["question"] == "" and r["year"] == app.ALL and r["kind"] == "all" and r["top_k"] == 5
+    assert len(r["notices"]) == 2
+
+
+def test_viewer_opens_an_indexed_text_citation_with_the_lines_marked(searcher):
+    h = app.Handlers(searcher)
+    hit = searcher.search(QUESTION, top_k=1)[0]
+    c = hit.chunk
+    out = h.ui_view({"file": c.file, "a": str(c.start_line), "b": str(c.end_line), "page": ""})
+    assert 'class="ks-modal"' in out and "ks-view-error" not in out
+    cited = re.findall(r'<div class="ks-line ks-cited"><span class="ks-ln">(\d+)</span>', out)
+    assert [int(n) for n in cited] == list(range(c.start_line, c.end_line + 1))
+    assert f"{c.start_line}-{c.end_line}행" in out
+
+
+@pytest.mark.parametrize("data", [
+    {"file": "../000_bb8b9f25a68228af.txt", "a": "1", "b": "2"},
+    {"file": "../../etc/passwd", "a": "1", "b": "2"},
+    {"file": "/etc/passwd", "a": "1", "b": "2"},
+    {"file": "..\\..\\windows\\win.ini", "a": "1", "b": "2"},
+    {"file": "C:/windows/win.ini", "a": "1", "b": "2"},
+    {"file": "~/.ssh/id_rsa", "a": "1", "b": "2"},
+    {"file": "corpus/../../etc/passwd", "a": "1", "b": "2"},
+    {"file": "<img src=x onerror=alert(1)>", "a": "1", "b": "2"},
+    {"file": "nope.txt", "a": "1", "b": "2"},
+    {"file": "000_bb8b9f25a68228af.txt", "a": "x", "b": "2"},
+    {"file": "000_bb8b9f25a68228af.txt", "a": "5", "b": "2"},
+    {"file": "000_bb8b9f25a68228af.txt", "a": "1", "b": "2", "page": "-1"},
+    {"file": ["000_bb8b9f25a68228af.txt"], "a": "1", "b": "2"},
+    None, "../etc/passwd", 42,
+])
+def test_viewer_refuses_paths_and_bad_requests_in_one_korean_line(searcher, data):
+    out = app.Handlers(searcher).ui_view(data)
+    msg = re.search(r'class="ks-msg ks-msg-warn ks-view-error" role="alert">([^<]*)<', out)
+    assert msg and re.search(r"[가-힣]", msg.group(1)) and "\n" not in msg.group(1), out
+    assert "<img" not in out and "ks-line" not in out and "root:" not in out and "Traceback" not in out
+
+
+@pytest.fixture(scope="module")
+def pdf_searcher(tmp_path_factory):
+    import shutil
+
+    from index.build import build
+    from search.searcher import Searcher
+
+    d = tmp_path_factory.mktemp("app_pdf")
+    shutil.copy(ROOT / "tests" / "fixtures" / PDF_FIXTURE, d / PDF_FIXTURE)
+    build([d], d / "index", model="none")
+    return Searcher.open(d / "index")
+
+
+PDF_FIXTURE = "pdf_moef_fdi_2025q2_press_hancom.pdf"
+
+
+def test_viewer_renders_a_pdf_citation_on_its_page(pdf_searcher):
+    import base64
+
+    from search.viewer import view
+
+    h = app.Handlers(pdf_searcher)
+    c = next(c for c in pdf_searcher.chunks if c.page == 9)
+    out = h.ui_view({"file": c.file, "a": c.start_line, "b": c.end_line, "page": c.page})
+    assert 'data-format="pdf" data-page="9"' in out and "9쪽" in out and "노란 상자" in out
+    src = re.search(r'src="data:image/png;base64,([^"]+)"', out).group(1)
+    assert base64.b64decode(src) == view(pdf_searcher, c.file, (c.start_line, c.end_line), 9).png
+    page, _, _ = h.search_page("해외직접투자의 정의", app.ALL, app.ALL, "all", 3, app.VIEW_PASSAGES)
+    files = re.findall(r'class="ks-open" data-file="([^"]*)"', page)
+    assert files and set(files) == {PDF_FIXTURE}  # the index's name for the file, never its path
