@@ -992,7 +992,7 @@ def build_app(searcher, roots=(DEFAULT_CORPUS_DIR,)):
                                       elem_id="ks-question")
                 with gr.Row(elem_id="ks-filters", equal_height=True):
                     year_choices, dept_choices = h.current().choices
-                    year = gr.Dropdown(year_choices, value=ALL, label="연도", min_width=110, scale=1, elem_id="ks-year")
+                    year = gr.Dropdown(year_choices, value=ALL, label="연도", min_width=130, scale=1, elem_id="ks-year")
                     department = gr.Dropdown(dept_choices, value=ALL, label="부서", min_width=150, scale=2,
                                              elem_id="ks-dept")
                     kind = gr.Dropdown(KIND_CHOICES, value="all", label="장 종류", min_width=120, scale=1,
