@@ -147,6 +147,9 @@ def connect(uri: str, token: str | None = None):
         from pymilvus import MilvusClient
     except ImportError:
         raise IndexStoreError("pymilvus 가 설치되어 있지 않습니다: pip install -e '.[milvus]'") from None
+    import logging
+
+    logging.getLogger("pymilvus").setLevel(logging.ERROR)   # iterator notes on stderr are not the user's concern
     key = (uri, token or "")
     with _conn_lock:
         if key not in _clients:
@@ -821,3 +824,15 @@ class MilvusWriter(IndexWriter):
                       [[]] * len(rows), [[]] * len(rows), vecs)
         d.terms, d.pairs = [r["terms"].split() for r in rows], [r["pairs"].split() for r in rows]
         return d
+
+
+def drop_index(index_dir: str | Path) -> None:
+    """Drop every Milvus collection of the index at ``index_dir`` (its local files stay)."""
+    loc = _location(Path(index_dir))
+    if not loc.get("uri") or not loc.get("collection"):
+        return
+    client = connect(loc["uri"], os.environ.get(ENV_TOKEN))
+    pre = loc["collection"] + "_g"
+    for name in client.list_collections():
+        if name.startswith(pre) and name[len(pre):].split("_")[0].isdigit():
+            client.drop_collection(name)
