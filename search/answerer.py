@@ -20,19 +20,15 @@ from search.question import Question, analyse
 class Answerer:
     def __init__(self, searcher) -> None:
         self.searcher = searcher
-        self.by_chunk: dict[str, list[Unit]] = defaultdict(list)
-        for u in getattr(searcher, "units", []) or []:
-            self.by_chunk[u.chunk_id].append(u)
-        self.chunks: dict[str, Chunk] = {c.id: c for c in searcher.chunks}
-        self.programme_chunks: dict[tuple, list[str]] = defaultdict(list)
-        for c in searcher.chunks:
-            self.programme_chunks[_programme_key(c)].append(c.id)
-        self.departments = sorted({c.department for c in searcher.chunks if c.department})
+        self.store = searcher.store.chunks          # chunks and units read by id (issue 18)
+        self.chunks = _ChunkLookup(self.store)
+        self.departments = self.store.facets()["departments"]
+        self._available = self.store.has_units()
         self.aliases: dict[str, str] = dict(getattr(searcher.manifest, "aliases", None) or {})
 
     @property
     def available(self) -> bool:
-        return bool(self.by_chunk)
+        return self._available
 
     def read(self, question: str) -> Question:
         return analyse(question, self.searcher.tokenizer, self.departments, self.aliases)
@@ -42,10 +38,11 @@ class Answerer:
         rank = {h.chunk.id: i for i, h in enumerate(hits)}
         ids: list[str] = []
         for h in hits[:ANSWER_PASSAGES]:
-            for cid in self.programme_chunks[_programme_key(h.chunk)]:
+            for cid in self.store.programme_ids(h.chunk):
                 if cid not in ids:
                     ids.append(cid)
-        units = [u for cid in ids for u in self.by_chunk.get(cid, [])]
+        by_chunk = self.store.units_for_chunks(ids) if ids else {}
+        units = [u for cid in ids for u in by_chunk.get(cid, [])]
         idf = self.searcher._idf(set(q.specific)) if q.specific else {}
         programmes = self.programmes(q) if q.kind == "list" and _asks_programmes(q) else None
         return choose(q, units, idf, rank, programmes, proper=self.proper_nouns)
@@ -56,14 +53,20 @@ class Answerer:
         names = [t.form for t in self.searcher.tokenizer.kiwi.tokenize(text) if t.tag == "NNP" and len(t.form) >= 2]
         if not names:
             return []
-        n = max(1, len(self.searcher.chunks))
+        n = max(1, len(self.store))
         df = self.searcher.doc_freqs(names) if hasattr(self.searcher, "doc_freqs") else {}
         return [w for w in names if df.get(w, 0) / n < COMMON_PROPER_SHARE]
 
     def programmes(self, q: Question) -> list[AnswerItem]:
         """The programmes of the department(s), year(s) and chapter kind a list question names."""
+        from index.store import Filters
+
         seen: dict[tuple, AnswerItem] = {}
-        for c in self.searcher.chunks:
+        wanted = Filters.of(department=list(q.departments) or None, chapter_kind=q.chapter_kind or None)
+        candidates = [c for c in self.store.matching(wanted)
+                      if c.programme and c.chapter_kind not in ("general", "other", None)]
+        by_chunk = self.store.units_for_chunks([c.id for c in candidates]) if candidates else {}
+        for c in candidates:
             if not c.programme or c.chapter_kind in ("general", "other", None):
                 continue
             if q.departments and c.department not in q.departments:
@@ -74,12 +77,32 @@ class Answerer:
             if q.chapter_kind and c.chapter_kind != q.chapter_kind:
                 continue
             key = _programme_key(c)
-            units = self.by_chunk.get(c.id)
+            units = by_chunk.get(c.id)
             if key in seen or not units:
                 continue
             seen[key] = AnswerItem(text=c.programme, value=c.programme, kind="list", unit=units[0],
                                    confidence="high", year=(chapter_years or [c.year])[0])
         return list(seen.values())
+
+
+class _ChunkLookup:
+    """``answerer.chunks.get(id)``: a chunk read from the store by id."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def get(self, chunk_id, default=None):
+        got = self._store.get([chunk_id])
+        return got[0] if got else default
+
+    def __getitem__(self, chunk_id):
+        got = self._store.get([chunk_id])
+        if not got:
+            raise KeyError(chunk_id)
+        return got[0]
+
+    def __contains__(self, chunk_id):
+        return bool(self._store.get([chunk_id]))
 
 
 def _programme_key(c: Chunk) -> tuple:
@@ -129,8 +152,9 @@ _TIERS = {"high": 0, "medium": 1, "low": 2}
 
 
 def evidence_first(hits, result: AnswerResult) -> list:
-    """Passages holding all the question's specific terms first (stable), then labels made
-    monotone: a label never rises as rank falls, and with no answer none is 높음."""
+    """The passages holding the answer first, then those holding all the question's specific
+    terms (stable), then labels made monotone: a label never rises as rank falls, and with no
+    answer none is 높음."""
     from search.answer import evidence_text
 
     terms = result.question.specific
@@ -140,6 +164,9 @@ def evidence_first(hits, result: AnswerResult) -> list:
             return all(t in ev for t in terms)
 
         hits = sorted(hits, key=lambda h: not holds(h))
+    if result.answer is not None:
+        cited = {result.answer.unit.chunk_id} | {i.unit.chunk_id for i in result.answer.items}
+        hits = sorted(hits, key=lambda h: h.chunk.id not in cited)
     worst = 0
     if result.answer is None:
         worst = _TIERS["medium"]
