@@ -49,22 +49,34 @@ def cmd_outline(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from index.build import build
+    from index.build import build, remove
     from index.encoders import EncoderError
     from index.store import IndexStoreError
 
-    paths = args.paths or ["corpus"]
     progress = sys.stderr.isatty() and not args.quiet
     try:
-        report = build(paths, args.index_dir, model=args.model, userdict=args.userdict, progress=progress,
-                       log=lambda m: print(m, file=sys.stderr),
-                       backend=args.backend or ("milvus" if args.uri else None))
+        if args.remove:
+            if args.paths:
+                raise UserError("--remove 와 색인할 PATH 는 함께 쓸 수 없습니다 (따로 실행하세요)")
+            report = remove(args.remove, args.index_dir)
+        else:
+            # no PATH: every folder the index remembers (corpus for a new index)
+            report = build(args.paths, args.index_dir, model=args.model, userdict=args.userdict, progress=progress,
+                           log=lambda m: print(m, file=sys.stderr),
+                           backend=args.backend or ("milvus" if args.uri else None))
     except (IndexStoreError, EncoderError) as exc:
         raise UserError(str(exc)) from None
     _print_skipped(report.skipped)
     for label, names in (("추가", report.added), ("변경", report.changed), ("삭제", report.removed)):
         for n in names:
-            print(f"{label}: {display_name(n)}", file=sys.stderr)
+            why = report.why.get(n)
+            print(f"{label}: {display_name(n)}" + (f" ({why})" if why else ""), file=sys.stderr)
+    if report.excluded:
+        print(f"제외 유지: {', '.join(display_name(n) for n in report.excluded[:10])}"
+              + (f" 외 {len(report.excluded) - 10}개" if len(report.excluded) > 10 else "")
+              + " (--remove 로 뺀 파일; 다시 넣으려면 그 파일을 직접 지정해 색인)", file=sys.stderr)
+    if len(report.roots) > 1 or args.remove:
+        print("색인 폴더: " + (", ".join(display_name(r) for r in report.roots) or "(없음)"), file=sys.stderr)
     print(report.summary())
     return 0
 
@@ -316,8 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--json", action="store_true", help="JSON 출력")
     o.set_defaults(func=cmd_outline)
 
-    i = sub.add_parser("index", help="보고서를 색인 (바뀐 파일만 다시 처리)")
-    i.add_argument("paths", nargs="*", metavar="PATH", help="파일 또는 폴더 (기본 corpus)")
+    i = sub.add_parser("index", help="보고서를 색인 (바뀐 파일만 다시 처리, 다른 색인 폴더는 그대로)")
+    i.add_argument("paths", nargs="*", metavar="PATH",
+                   help="파일 또는 폴더: 그 아래만 추가·갱신하고 사라진 파일을 뺌 (기본: 색인이 기억하는 모든 폴더, 새 색인이면 corpus)")
+    i.add_argument("--remove", action="append", metavar="FILE|FOLDER",
+                   help="색인에서 명시적으로 뺌 (여러 번 가능; 디스크에 남은 파일은 다음 색인에도 다시 넣지 않음)")
     i.add_argument("--index-dir", default=DEFAULT_INDEX_DIR)
     i.add_argument("--model", default=DEFAULT_MODEL,
                    help="sentence-transformers 모델 (허브 ID 또는 로컬 경로, none=BM25 전용)")

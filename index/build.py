@@ -6,6 +6,7 @@ previous index; only added or changed files are parsed and embedded, removed one
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,6 +20,7 @@ from index.files import stat_key
 from index.model import Chunk, Skipped
 from index.models import ModelRegistry
 from index.readers import ReadError
+from index.roots import absolute, entry_path, file_id as root_file_id, is_excluded, new_root, owner, roots_of, under
 from index.store import FileEntry, IndexStoreError, Manifest, open_writer
 from index.textnorm import display_name
 from index.tokens import KoreanTokenizer, TokenizerConfig, config_with_userdict, term_pairs
@@ -39,12 +41,19 @@ class BuildReport:
     rebuilt_reason: str | None = None
     written: bool = False
     notices: list[str] = field(default_factory=list)  # "<file>: 앞 2,000,000자만 색인함 (…)", one per line
+    excluded: list[str] = field(default_factory=list)  # found under a path, but taken out with --remove
+    why: dict[str, str] = field(default_factory=dict)  # file id -> why it was added, changed or removed
+    roots: list[str] = field(default_factory=list)     # every source the index now remembers
 
     def summary(self) -> str:
         parts = [f"추가 {len(self.added)}", f"변경 {len(self.changed)}", f"삭제 {len(self.removed)}",
                  f"변경 없음 {len(self.unchanged)}", f"건너뜀 {len(self.skipped)}"]
+        if self.excluded:
+            parts.append(f"제외 유지 {len(self.excluded)} (--remove 로 뺀 파일)")
         head = "색인 완료" if self.written else "색인이 최신 상태입니다"
-        return f"{head}: 파일 " + ", ".join(parts) + f" · 청크 {self.chunks}개 · 새로 임베딩 {self.embedded}개" \
+        tail = f" · 색인 폴더 {len(self.roots)}개" if len(self.roots) > 1 else ""
+        return f"{head}: 파일 " + ", ".join(parts) + f" · 청크 {self.chunks}개 · 새로 임베딩 {self.embedded}개" + tail \
+            + (f"\n전체 재색인: {self.rebuilt_reason}" if self.rebuilt_reason and self.written else "") \
             + "".join(f"\n알림: {n}" for n in self.notices)
 
 
@@ -81,29 +90,40 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
           userdict: str | Path | None = None, progress: bool = False,
           log: Callable[[str], None] = lambda s: None, fail_after: str | None = None,
           models: ModelRegistry | None = None, wait: float | None = None,
-          backend: str | None = None) -> BuildReport:
-    """Index report files under ``paths`` into ``index_dir``, incrementally.
+          backend: str | None = None, on_file: Callable[[int, int, str], None] | None = None) -> BuildReport:
+    """Index report files under ``paths`` into ``index_dir``, incrementally, keeping every other source.
 
-    Files are keyed by their path relative to a root recorded in the manifest (the folder given,
-    or the common folder of several), so the same name in two folders never collides. The whole
+    The index remembers its sources (``Manifest.roots``, see ``index.roots``). Indexing PATH adds
+    or updates the files under PATH, drops the indexed files under PATH that are gone from disk,
+    and keeps every other root as it is; a PATH no root holds becomes a new root. With no
+    ``paths``, every remembered root is re-read (or ``corpus`` for a new index). A full rebuild
+    (model, user dictionary or pipeline changed) re-reads every remembered root. File ids are
+    paths relative to their root, so the same name in two folders never collides. The whole
     build holds the index's writer lock: a second build waits ``wait`` seconds (default
     ``$KOSEARCH_INDEX_WAIT``, else 0) and then stops with a one-line message.
 
     A file whose size and mtime match the manifest is taken as unchanged without hashing; with
     nothing changed, neither kiwi nor the model is loaded (the model's fingerprint is cached).
     ``backend`` names the storage engine of a new index (``index.store.BACKENDS``; default local).
+    ``on_file(done, total, name)`` is called as files are read (the app's progress bar).
     """
     index_dir = Path(index_dir)
     models = models or ModelRegistry()
     report = BuildReport()
-    files, report.skipped = collect_files(paths)
-    if userdict is None:
-        userdict = next((Path(p) / "userdict.txt" for p in paths if (Path(p) / "userdict.txt").is_file()), None)
-    tok_config = config_with_userdict(userdict)
     encoder = make_encoder(model, models)
 
     with open_writer(index_dir, backend=backend, wait=wait, fail_after=fail_after) as writer:
-        old: Manifest | None = writer.previous
+        prev: Manifest | None = writer.previous       # its roots count even when it must be rebuilt
+        roots = roots_of(prev)
+        excluded = list(prev.excluded) if prev is not None else []
+        if not paths:
+            paths = [r.path for r in roots] or [config.DEFAULT_CORPUS_DIR]
+        given = [absolute(p) for p in paths]
+        if userdict is None:
+            userdict = next((d / "userdict.txt" for d in [r.path for r in roots] + given
+                             if (d / "userdict.txt").is_file()), None)
+        tok_config = config_with_userdict(userdict)
+        old: Manifest | None = prev
         if writer.previous_error:
             report.rebuilt_reason = writer.previous_error
         if old is not None:
@@ -111,31 +131,63 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
             if reason:
                 report.rebuilt_reason, old = reason, None
         if report.rebuilt_reason:
-            log(f"전체 재색인: {report.rebuilt_reason}")
-        root = file_root(paths, files, old.root if old is not None else None)
+            log(f"전체 재색인: {report.rebuilt_reason}"
+                + (f" (기억한 색인 폴더 {len(roots)}개를 모두 다시 읽음)" if roots else ""))
+
+        # the sources: a given path that no root holds becomes one; a given root gone from disk is forgotten
+        base = None
+        if not roots and len(given) > 1:
+            base = Path(os.path.commonpath([str(p if p.is_dir() else p.parent) for p in given]))
+        old_ids = set(prev.files) if prev is not None else set()
+        for p in given:
+            if str(p) in excluded:
+                excluded.remove(str(p))         # named again explicitly: back in
+            if not p.exists():
+                roots = [r for r in roots if r.path != p]
+            elif owner(p, roots) is None:
+                roots.append(new_root(p, roots, old_ids, base))
+        scan = given if old is not None else list(dict.fromkeys([r.path for r in roots] + given))
+        files, report.skipped = collect_files(scan)
 
         manifest = Manifest(tokenizer=tok_config.to_dict(), pipeline=PIPELINE_VERSION,
-                            search=config.search_settings(), aliases=_aliases(userdict, paths), root=str(root))
+                            search=config.search_settings(), aliases=_aliases(userdict, [r.path for r in roots]),
+                            root=str(roots[0].path) if roots else "", roots=[r.to_dict() for r in roots],
+                            excluded=excluded)
+        if old is not None:     # what was not asked about stays exactly as it is
+            for name, entry in old.files.items():
+                p = entry_path(entry)
+                if p is None or not any(under(p, s) for s in scan):
+                    manifest.files[name] = entry
         docs: list = []   # (name, document) of added or changed files
         iterator = files
         if progress:
             from tqdm import tqdm
 
             iterator = tqdm(files, desc="읽기", unit="파일")
-        for f in iterator:
-            name = file_id(f, root)
+        for done, f in enumerate(iterator):
+            fa = absolute(f)
+            r = owner(fa, roots)
+            name = root_file_id(fa, r) if r is not None else fa.as_posix().lstrip("/")
+            if on_file is not None:
+                on_file(done, len(files), name)
+            if is_excluded(fa, excluded, given):
+                report.excluded.append(name)
+                continue
             if name in manifest.files:
-                continue  # the same file reached twice (a link inside the folder)
-            prev = old.files.get(name) if old else None
+                other = entry_path(manifest.files[name])
+                if other is not None and other != fa and other.resolve() != fa.resolve():
+                    report.skipped.append(Skipped(file=str(f), reason=f"식별자 {name} 을(를) 다른 파일({other})이 이미 씀"))
+                continue  # else: the same file reached twice (a link inside the folder)
+            prev_entry = old.files.get(name) if old else None
             try:
                 size, mtime = stat_key(f)
-                same_stat = prev is not None and prev.hash and (prev.size, prev.mtime_ns) == (size, mtime)
-                h = prev.hash if same_stat else file_hash(f)
+                same_stat = prev_entry is not None and prev_entry.hash and (prev_entry.size, prev_entry.mtime_ns) == (size, mtime)
+                h = prev_entry.hash if same_stat else file_hash(f)
             except OSError as exc:
                 report.skipped.append(Skipped(file=str(f), reason=f"cannot read: {exc.strerror}"))
                 continue
-            if prev is not None and prev.hash == h:
-                manifest.files[name] = FileEntry(**{**prev.__dict__, "path": str(f), "size": size, "mtime_ns": mtime})
+            if prev_entry is not None and prev_entry.hash == h:
+                manifest.files[name] = FileEntry(**{**prev_entry.__dict__, "path": str(fa), "size": size, "mtime_ns": mtime})
                 report.unchanged.append(name)
                 continue
             try:
@@ -148,17 +200,32 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
                 continue
             report.notices.extend(f"{display_name(name)}: {n}" for n in doc.notices)
             docs.append((name, doc))
-            manifest.files[name] = FileEntry(hash=h, path=str(f), chunks=len(doc.chunks), format=doc.format,
+            manifest.files[name] = FileEntry(hash=h, path=str(fa), chunks=len(doc.chunks), format=doc.format,
                                              title=doc.meta.title, department=doc.meta.department,
-                                             year=doc.meta.year, size=size, mtime_ns=mtime)
-            (report.changed if prev is not None else report.added).append(name)
-        if old:
-            report.removed = sorted(set(old.files) - set(manifest.files))
+                                             year=doc.meta.year, size=size, mtime_ns=mtime,
+                                             indexed=time.strftime("%Y-%m-%dT%H:%M:%S"))
+            if prev_entry is not None:
+                report.changed.append(name)
+                report.why[name] = "내용이 바뀜"
+            else:
+                report.added.append(name)
+                report.why[name] = "전체 재색인" if prev is not None and name in prev.files else "새 파일"
+        if prev is not None:
+            report.removed = sorted(set(prev.files) - set(manifest.files))
+            for name in report.removed:
+                report.why[name] = ("--remove 로 뺀 파일" if name in report.excluded
+                                    else "디스크에서 없어짐" if not report.rebuilt_reason
+                                    else "전체 재색인 때 기억한 폴더에서 찾지 못함")
+        if old is None and prev is not None:
+            report.added = [n for n in report.added if n not in prev.files]
+            report.changed += [n for n in manifest.files if n in prev.files and n not in report.unchanged]
+        report.roots = [str(r.path) for r in roots]
         manifest.skipped = [{"file": s.file, "reason": s.reason} for s in report.skipped]
 
         report.chunks = sum(e.chunks for e in manifest.files.values())
         if old is not None and not (report.added or report.changed or report.removed) \
-                and old.aliases == manifest.aliases and old.root == manifest.root:
+                and old.aliases == manifest.aliases and old.root == manifest.root \
+                and old.roots == manifest.roots and old.excluded == manifest.excluded:
             return report  # nothing to do: the index on disk is current
         if not manifest.files:
             why = "; ".join(f"{display_name(Path(x.file).name)}: {x.reason}" for x in report.skipped[:5])
@@ -193,6 +260,52 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
     return report
 
 
+def remove(targets: list[str | Path], index_dir: str | Path, *, wait: float | None = None) -> BuildReport:
+    """Take files out of the index explicitly (``kosearch index --remove FILE|FOLDER``, the app's
+    remove button). A target is a path (a file, or a folder: everything indexed under it) or a file
+    id. A removed root is forgotten; a removed path still on disk is remembered in
+    ``Manifest.excluded`` so indexing its folder again does not bring it back."""
+    import copy
+
+    report = BuildReport()
+    with open_writer(Path(index_dir), wait=wait) as writer:
+        prev = writer.previous
+        if prev is None:
+            raise IndexStoreError(writer.previous_error or f"{index_dir} 에 색인이 없습니다 (먼저 `kosearch index`)")
+        manifest = copy.deepcopy(prev)
+        roots = roots_of(prev)
+        excluded = list(prev.excluded)
+        gone: list[str] = []
+        for t in targets:
+            ta = absolute(t)
+            hit = [n for n, e in prev.files.items() if (p := entry_path(e)) is not None and under(p, ta)]
+            key = str(t).strip().strip("/")
+            hit = hit or [n for n in prev.files if n == key or n.startswith(key + "/")]
+            dropped_roots = [r for r in roots if under(r.path, ta)]
+            if not hit and not dropped_roots:
+                raise IndexStoreError(f"색인에 없는 파일·폴더입니다: {display_name(str(t))} (아무것도 빼지 않았습니다)")
+            roots = [r for r in roots if r not in dropped_roots]
+            if ta.exists() and owner(ta, roots) is not None and str(ta) not in excluded:
+                excluded.append(str(ta))
+            gone += [n for n in hit if n not in gone]
+        for n in gone:
+            writer.delete(n)
+            manifest.files.pop(n, None)
+            report.why[n] = "--remove 로 뺌"
+        report.removed = gone
+        manifest.roots = [r.to_dict() for r in roots]
+        manifest.root = str(roots[0].path) if roots else ""
+        manifest.excluded = excluded
+        manifest.skipped = [s for s in prev.skipped if not any(under(absolute(s.get("file", "")), absolute(t))
+                                                                for t in targets)]
+        report.roots = [str(r.path) for r in roots]
+        report.unchanged = [n for n in manifest.files]
+        writer.commit(manifest)
+        report.chunks = manifest.chunk_count
+    report.written = True
+    return report
+
+
 def build_index(chunks: list[Chunk], index_dir: str | Path, model: str | None = DEFAULT_MODEL,
                 progress: bool = False, models: ModelRegistry | None = None, backend: str | None = None) -> None:
     """Index ready-made chunks (e.g. a benchmark's passages, one chunk each) from scratch."""
@@ -215,29 +328,10 @@ def build_index(chunks: list[Chunk], index_dir: str | Path, model: str | None = 
         writer.commit(manifest)
 
 
-def file_root(paths: list[str | Path], files: list[Path], recorded: str | None = None) -> Path:
-    """The folder file ids are relative to: the recorded one while every file lies under it, else
-    the folder given (or the common folder of several paths; a file's own folder)."""
-    absolute = [Path(os.path.abspath(f)) for f in files]
-    if recorded and all(_under(f, Path(recorded)) for f in absolute):
-        return Path(recorded)
-    bases = [Path(os.path.abspath(p)) for p in paths]
-    bases = [b if b.is_dir() else b.parent for b in bases] or [Path.cwd()]
-    return Path(os.path.commonpath([str(b) for b in bases]))
-
-
 def file_id(path: Path, root: Path) -> str:
-    """A file's stable identity: its path relative to ``root``, with forward slashes."""
-    p = Path(os.path.abspath(path))
-    return p.relative_to(root).as_posix() if _under(p, root) else p.as_posix().lstrip("/")
-
-
-def _under(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False
+    """A file's id under a single folder ``root`` (kept for callers without roots)."""
+    p = absolute(path)
+    return p.relative_to(root).as_posix() if under(p, Path(root)) else p.as_posix().lstrip("/")
 
 
 def analyse(tokenizer: KoreanTokenizer, chunks: list[Chunk]) -> tuple[list[list[str]], list[list[str]]]:

@@ -1,4 +1,5 @@
-"""Which indexed report files changed on disk since the build, looked up only under trusted roots.
+"""Which indexed report files changed on disk since the build, looked up only under trusted roots
+(and, for new files, only in the folders the index was built from: ``scan_folders``).
 
 The manifest is data (it could be copied from elsewhere or edited): its file paths must not
 steer the app to read, hash or list arbitrary places such as ``/etc``. So the folders to look in
@@ -47,6 +48,28 @@ def _resolve(raw: str) -> Path | None:
         return None
 
 
+def scan_folders(manifest, roots: list[Path]) -> list[Path]:
+    """Where new report files are looked for: the index's folder roots, cut to the trusted folders
+    (a folder root inside a trusted one, or a trusted one inside a folder root). A file indexed on
+    its own is a root of its own, so its neighbours are never listed (issue 16). An index that
+    records no roots falls back to the trusted folders."""
+    from index.roots import roots_of
+
+    recorded = roots_of(manifest)
+    if not recorded:
+        return list(roots)
+    out: list[Path] = []
+    for r in recorded:
+        rp = _resolve(str(r.path))
+        if rp is None or not rp.is_dir():
+            continue   # a file root, or a folder gone from disk
+        for t in roots:
+            pick = rp if _inside(rp, [t]) else t if _inside(t, [rp]) else None
+            if pick is not None and pick not in out:
+                out.append(pick)
+    return out
+
+
 def check(manifest, roots) -> Freshness:
     """Compare ``manifest.files`` with the report files on disk under ``roots`` (see the module doc)."""
     from index.documents import collect_files, file_hash
@@ -75,13 +98,16 @@ def check(manifest, roots) -> Freshness:
                 out.changed.append((name, "변경"))
         except OSError:
             out.changed.append((name, "삭제"))
-    if roots:
-        on_disk, _ = collect_files(roots)
+    scan = scan_folders(manifest, roots)
+    if scan:
+        from index.roots import absolute, is_excluded
+
+        on_disk, _ = collect_files(scan)
         for f in on_disk:
             try:
                 rf = f.resolve()
             except (OSError, RuntimeError):
                 continue
-            if rf not in indexed and _inside(rf, roots):
+            if rf not in indexed and _inside(rf, roots) and not is_excluded(absolute(f), manifest.excluded or [], []):
                 out.changed.append((str(rf.relative_to(next(r for r in roots if _inside(rf, [r])))), "추가"))
     return out

@@ -265,7 +265,7 @@ def test_status_scan_looks_only_in_the_given_folders(bm25_dir, tmp_path, corpus_
     other.mkdir()
     (other / "new.txt").write_text("2022년 주요업무 보고\n", encoding="utf-8")
     fresh = check(searcher.manifest, [other])  # reports indexed from corpus/: none of them is looked at
-    assert fresh.changed == [("new.txt", "추가")]
+    assert fresh.changed == []   # nor is a folder the index was not built from scanned (issue 16)
     assert sorted(fresh.outside) == sorted(searcher.manifest.files)
     fresh = check(searcher.manifest, [corpus_dir, tmp_path / "missing"])
     assert fresh.changed == [] and fresh.outside == [] and fresh.roots == [corpus_dir.resolve()]

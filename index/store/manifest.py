@@ -25,6 +25,7 @@ class FileEntry:
     year: int | None = None
     size: int | None = None                           # with mtime_ns: unchanged without hashing
     mtime_ns: int | None = None
+    indexed: str | None = None                        # when this content was (re)indexed, ISO time
 
 
 @dataclass
@@ -32,6 +33,10 @@ class Manifest:
     format_version: int = FORMAT_VERSION
     backend: str = "local"                            # index.store.factory.BACKENDS
     root: str = ""                                    # files are keyed by their path relative to it
+    # every source indexed (issue 16): [{"path": absolute folder or file, "prefix": id prefix}];
+    # a file's id is "<prefix>/<path relative to its root>" ("" prefix: the first root, as before)
+    roots: list[dict] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)  # absolute paths taken out with --remove: not re-added
     generation: int = 0                               # +1 at every commit
     created: str = ""
     model: dict = field(default_factory=dict)         # {"id", "dim", "fingerprint"} or {} for none
