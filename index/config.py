@@ -81,6 +81,11 @@ HNSW_EF_SEARCH = 128
 MAX_ZIP_TOTAL_BYTES = 256 * 1024 * 1024      # HWPX/DOCX: all members, decompressed
 MAX_ZIP_MEMBER_BYTES = 128 * 1024 * 1024     # HWPX/DOCX: one member, decompressed
 MAX_QUESTIONS_FILE_BYTES = 20 * 1024 * 1024  # a `kosearch batch` question file
+# The app's 보고서 관리 upload (issue 16): Gradio's max_file_size, and files per upload. A work report
+# is well under 10 MB (the largest PDF fixture 1.3 MB); 50 MB leaves room for scanned-in tables.
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_UPLOAD_FILES = 20
+UPLOAD_SUFFIXES = (".hwp", ".hwpx", ".pdf", ".docx", ".txt")
 # Characters indexed per report file. A work report is 6-9 thousand characters (corpus/) and a
 # 300-page one well under a million; a file over the cap is indexed up to it and the build says so
 # ("앞 2,000,000자만 색인함 (파일 …자)"). A text file is read only that far (index/readers/text.py).
