@@ -10,7 +10,7 @@ BENCHMARK ?= ../shared/benchmarks/autorag-ko
 MILVUS_URI ?= .kosearch/milvus.db
 MILVUS_INDEX_DIR ?= .kosearch/index-milvus
 
-.PHONY: run test install index eval bench clean bundle
+.PHONY: run test install index eval bench bench-1m clean bundle
 
 install: $(STAMP)
 
@@ -41,6 +41,12 @@ eval: index
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# One machine, a million chunks (issue 18): build a synthetic 1M-chunk index, query it in a fresh
+# process; ends with the `bench-1m: chunks=… rss_anon_mb=… …` line. BENCH_1M_ARGS: e.g. --chunks 200000, --reuse.
+BENCH_1M_ARGS ?=
+bench-1m: $(STAMP)
+	$(PY) bench/bench_1m.py $(BENCH_1M_ARGS)
 
 # Offline bundle for air-gapped networks (issue 17): dist/kosearch-offline-<version>-linux-x86_64-py311.tar.gz.
 # BUNDLE_EXTRAS: extras put in when pyproject defines them; WITH_TESTS=1 adds [test] and tests/.

@@ -55,15 +55,13 @@ class Searcher:
         self.index_dir = Path(index_dir)
         self.store = backend
         self.manifest: Manifest = backend.manifest
-        self.chunks: list[Chunk] = backend.chunks.all()
+        self.chunks = backend.chunks.all()   # a sequence; the local backend reads it from disk on demand
         self._model = model
         self._encoder = None
         self._answerer = None
         self._lock = threading.Lock()
         self.models = models if models is not None else _registry()
         self.tokenizer = self.models.tokenizer(TokenizerConfig.from_dict(self.manifest.tokenizer))
-        self._by_id = {c.id: c for c in self.chunks}
-        self._row = {c.id: i for i, c in enumerate(self.chunks)}   # store order: the tie-break of fusion
 
     @classmethod
     def open(cls, index_dir: str | Path = DEFAULT_INDEX_DIR, model: str | None = None, *, models=None) -> "Searcher":
@@ -130,13 +128,71 @@ class Searcher:
         if self.has_vectors:
             self.encoder.encode_queries(["예산"])
 
+    def validate(self) -> None:
+        """Check the whole index before it serves anyone: counts that must agree, every part
+        answering a probe (lexical, phrase, vectors, chunks, answer units) and one real search.
+        Raises IndexStoreError naming the damaged part, so a reload keeps the index in service
+        and the CLI says what to rebuild."""
+        def damaged(part: str, why: str) -> IndexStoreError:
+            return IndexStoreError(f"색인 {self.index_dir} 의 {part} 이(가) 손상되었습니다 ({why}); "
+                                   "`kosearch index` 로 다시 색인하세요.")
+
+        store, manifest = self.store, self.manifest
+        try:
+            chunks = store.chunks.all()
+        except Exception as exc:
+            raise damaged("구절", type(exc).__name__) from None
+        n = len(chunks)
+        if n == 0:
+            raise damaged("구절", "구절이 하나도 없음")
+        if manifest.chunk_count and manifest.chunk_count != n:
+            raise damaged("구절", f"manifest 는 {manifest.chunk_count}개, 저장된 구절은 {n}개")
+        if sum(e.chunks for e in manifest.files.values()) not in (0, n):
+            raise damaged("파일 목록", "파일별 구절 수의 합이 구절 수와 다름")
+        if any(not isinstance(c.id, str) or not isinstance(c.text, str) for c in chunks[:1000]):
+            raise damaged("구절", "형식이 맞지 않음")
+        probe = chunks[0]
+        checks = [("낱말 색인", store.lexical), ("구문 색인", store.phrases)]
+        for part, lex in checks:
+            try:
+                if lex.doc_count() != n:
+                    raise damaged(part, f"문서 {lex.doc_count()}개, 구절 {n}개")
+                lex.search(self.tokenizer.tokenize(probe.text[:200])[:8] or ["예산"], 3)
+                lex.doc_freqs(["예산"])
+            except IndexStoreError:
+                raise
+            except Exception as exc:
+                raise damaged(part, type(exc).__name__) from None
+        if store.vectors is not None:
+            try:
+                v = store.vectors.vectors([probe.id])
+                if v.shape[0] != 1 or not np.isfinite(v).all():
+                    raise damaged("벡터", "값이 올바르지 않음")
+                store.vectors.search(np.asarray(v[0], dtype=np.float32), 3)
+            except IndexStoreError:
+                raise
+            except Exception as exc:
+                raise damaged("벡터", type(exc).__name__) from None
+        try:
+            ids = {c.id for c in chunks}
+            if any(u.chunk_id not in ids for u in store.chunks.units()[:5000]):
+                raise damaged("답 단위", "없는 구절을 가리킴")
+        except IndexStoreError:
+            raise
+        except Exception as exc:
+            raise damaged("답 단위", type(exc).__name__) from None
+        try:
+            self.search(probe.text[:60] or "예산", top_k=1, mode="bm25")
+        except Exception as exc:
+            raise damaged("색인", f"시험 검색 실패: {type(exc).__name__}") from None
+
     # ---- retrieval -----------------------------------------------------------------------
     def filters(self, year=None, department=None, chapter_kind=None, file=None) -> Filters:
         return Filters.of(year, department, chapter_kind, file)
 
     def _order(self, ids) -> list[str]:
         """Distinct ids in store order (the order fused scores break ties in)."""
-        return sorted(set(ids), key=self._row.__getitem__)
+        return self.store.chunks.order(ids)
 
     def search(self, query: str, top_k: int = 5, mode: str = "hybrid", *, year=None, department=None,
                chapter_kind=None, file=None, group_by: str | None = None,
@@ -184,8 +240,9 @@ class Searcher:
                                     [Candidate(i, float(x)) for i, x in zip(ids, phrase)], ids, fusion,
                                     dense_weight if vectors else 0.0, phrase_weight)
         cand = ids
+        by_id = {c.id: c for c in self.store.chunks.get(cand)} if len(cand) else {}
         if year in (None, "") and mode != "dense" and len(cand):
-            final = final * self._year_boost(query, cand)
+            final = final * self._year_boost(query, cand, by_id)
         order = np.argsort(-final, kind="stable")
         hits: list[Hit] = []
         hit_ids: list[str] = []
@@ -193,7 +250,7 @@ class Searcher:
         qterms = set(terms)
         for j in order:
             i = cand[j]
-            c = self._by_id[i]
+            c = by_id[i]
             if group_by == "programme":
                 key = (c.file, c.chapter_number, c.programme_number, c.programme)
                 if key in seen_groups:
@@ -227,15 +284,15 @@ class Searcher:
         """How many passages hold each term (kiwi terms as indexed)."""
         return self.store.lexical.doc_freqs(terms)
 
-    def _year_boost(self, query: str, cand: list[str]) -> np.ndarray:
+    def _year_boost(self, query: str, cand: list[str], by_id: dict) -> np.ndarray:
         """A question naming a year ("2022년 …") prefers passages of that year, as a soft boost
         rather than a filter: a 2018 report also holds the 2019 plan."""
         years = set(_YEAR.findall(query))
         boost = np.ones(len(cand), dtype=np.float32)
         if not years:
             return boost
-        for j, i in enumerate(cand):
-            c = self._by_id[i]
+        for j, i in enumerate(cand):   # the candidates only, already read
+            c = by_id[i]
             if str(c.year) in years or any(y in c.index_text for y in years):
                 boost[j] += YEAR_BOOST
         return boost
@@ -263,9 +320,7 @@ class Searcher:
 
     def section_text(self, chunk: Chunk) -> str:
         """The whole subsection a chunk belongs to (all its chunks, in order)."""
-        key = (chunk.file, chunk.chapter_number, chunk.programme_number, chunk.heading)
-        parts = [c for c in self.chunks
-                 if (c.file, c.chapter_number, c.programme_number, c.heading) == key]
+        parts = list(self.store.chunks.section(chunk))
         parts.sort(key=lambda c: c.start_line)
         return "\n".join(c.text for c in parts) if parts else chunk.text
 

@@ -176,6 +176,35 @@ class ChunkStore(ABC):
     def units_for_file(self, file: str) -> list[Unit]:
         return [u for u in self.units() if u.file == file]
 
+    # Read-by-id helpers with reference defaults over ``all()``; a backend that keeps chunks on
+    # disk overrides them so no search touches every chunk (issue 18).
+    def has_units(self) -> bool:
+        return bool(self.units())
+
+    def units_for_chunks(self, ids: Sequence[str]) -> dict[str, list[Unit]]:
+        """Each known id's units, in store order."""
+        return {i: self.units_for_chunk(i) for i in ids}
+
+    def order(self, ids: Iterable[str]) -> list[str]:
+        """Distinct ``ids`` in store order."""
+        if getattr(self, "_row_map", None) is None:
+            self._row_map = {c.id: r for r, c in enumerate(self.all())}
+        return sorted(set(ids), key=self._row_map.__getitem__)
+
+    def matching(self, filters: Filters) -> Iterable[Chunk]:
+        """Chunks ``filters`` lets through, in store order."""
+        return (c for c in self.all() if filters.matches(c))
+
+    def programme_ids(self, chunk: Chunk) -> list[str]:
+        """Ids of the chunks of ``chunk``'s programme (file, chapter, programme), in store order."""
+        key = (chunk.file, chunk.chapter_number, chunk.programme_number, chunk.programme)
+        return [c.id for c in self.all() if (c.file, c.chapter_number, c.programme_number, c.programme) == key]
+
+    def section(self, chunk: Chunk) -> list[Chunk]:
+        """The chunks of ``chunk``'s □ subsection, in store order."""
+        key = (chunk.file, chunk.chapter_number, chunk.programme_number, chunk.heading)
+        return [c for c in self.all() if (c.file, c.chapter_number, c.programme_number, c.heading) == key]
+
 
 class Backend(ABC):
     """One opened index generation: its manifest and its read-side parts."""
