@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 from index.config import DEFAULT_CORPUS_DIR, DEFAULT_INDEX_DIR, DEFAULT_TOP_K, KIND_LABELS, UI_MAX_TOP_K
+from index.config import MAX_UPLOAD_BYTES
 from search.present import CONFIDENCE_KO, NO_MATCH, NO_MATCH_CLOSEST, all_low
 
 DEFAULT_HOST = "127.0.0.1"
@@ -38,6 +39,7 @@ EXPORT_TTL_S = 3600
 COMPACT_LINES = 2        # a compact passage shows this many lines either side of its first highlight
 FACET_TOP_K = 50         # facet counts: this question's top results (above 낮음) per year, department, kind
 AUTH_ENV = "KOSEARCH_AUTH"
+ADMIN_ENV = "KOSEARCH_ADMIN"          # 보고서 관리: who may upload and remove (index.manage.ManagePolicy)
 LOGIN_MAX_FAILURES = 5   # failed logins per client address ...
 LOGIN_WINDOW_S = 60.0    # ... in this many seconds; more get 429 and a Korean message
 
@@ -899,7 +901,7 @@ class Handlers:
         return present.to_json(res.to_dict())
 
 
-def build_app(searcher, roots=(DEFAULT_CORPUS_DIR,)):
+def build_app(searcher, roots=(DEFAULT_CORPUS_DIR,), *, index_dir=None, host=DEFAULT_HOST, admins=None):
     """The Gradio Blocks over an index (a ``Searcher`` or ``LiveSearcher``), wired to ``Handlers``.
     A rebuilt index is picked up on the next question. ``roots``: the report folders whose files
     the status panel compares with the index. Start it with :func:`launch` (login rate limit)."""
@@ -908,6 +910,10 @@ def build_app(searcher, roots=(DEFAULT_CORPUS_DIR,)):
     from search.service import USER_ERRORS
 
     h = Handlers(searcher, roots)
+    # 보고서 관리 (issue 16): logic in index/manage.py, the panel in app_manage.py
+    import app_manage
+
+    manage = app_manage.wiring(h, list(roots)[0], index_dir or h.live.index_dir, host, admins)
 
     def run_search(question, year, department, kind, top_k, view):
         """Results, export state, a cleared download, and the filter choices with this question's counts."""
@@ -1015,6 +1021,7 @@ def build_app(searcher, roots=(DEFAULT_CORPUS_DIR,)):
                     status = gr.HTML(h.status_now(), elem_id="ks-status")
                     refresh = gr.Button("상태 새로 고침", size="sm")
         last = gr.State(None)
+        app_manage.panel(gr, *manage)   # 보고서 관리 accordion (issue 16)
 
         inputs = [question, year, department, kind, top_k, view]
         common = dict(concurrency_limit=CONCURRENCY, concurrency_id="search", api_visibility="private")
@@ -1202,14 +1209,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1") and not auth:
         print(f"경고: {args.host}에 로그인 없이 공개합니다. {AUTH_ENV}='user:pass'로 로그인을 켤 수 있습니다.",
               file=sys.stderr)
-    demo = build_app(searcher, args.corpus or [DEFAULT_CORPUS_DIR])
+    try:
+        admins = parse_auth(os.environ.get(ADMIN_ENV))
+    except ValueError as exc:
+        print(f"오류: {str(exc).replace(AUTH_ENV, ADMIN_ENV)}", file=sys.stderr)
+        return 2
+    demo = build_app(searcher, args.corpus or [DEFAULT_CORPUS_DIR], index_dir=args.index_dir, host=args.host,
+                     admins=admins)
 
     def on_sigterm(signum, frame):
         raise _Terminated
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)  # `kill`, systemd, docker stop: like Ctrl+C
     try:
-        launch(demo, server_name=args.host, server_port=args.port, auth=auth,
+        launch(demo, server_name=args.host, server_port=args.port, auth=auth, max_file_size=MAX_UPLOAD_BYTES,
                auth_message="kosearch 로그인" if auth else None, show_error=False, ssr_mode=False,
                footer_links=["api"], quiet=True, share=False, prevent_thread_lock=True)
         shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host

@@ -240,7 +240,7 @@ class ReportManager:
                 try:
                     doc = load_document(staged, name=name)
                 except ReadError as exc:
-                    why = str(exc)
+                    why = f"읽을 수 없어 거부함: {exc}"
                 except Exception as exc:   # a hostile file must not stop anything else
                     why = f"읽을 수 없는 파일입니다 ({type(exc).__name__})"
             if why is not None:
