@@ -57,13 +57,15 @@ def test_same_rankings_and_confidence_labels(pair):
 
     _, local, milvus = pair
     assert milvus.manifest.backend == "milvus" and milvus.has_vectors
-    qs = _questions()
-    rep = compare_searchers(local, milvus, qs, ("hybrid", "bm25", "dense"))
-    print(format_compare(rep))
-    for mode, r in rep["modes"].items():
-        assert r["same_labels"] == len(qs), (mode, r["diffs"][:3])
-        assert r["same_top1"] == len(qs), (mode, r["diffs"][:3])
-        assert r["same_topk"] >= len(qs) - 2, (mode, r["diffs"][:3])
+    every = _questions()
+    # every question in bm25 mode; every 6th through the encoder (``make eval`` compares all of them)
+    for modes, qs in ((("bm25",), every), (("hybrid", "dense"), every[::6])):
+        rep = compare_searchers(local, milvus, qs, modes)
+        print(format_compare(rep))
+        for mode, r in rep["modes"].items():
+            assert r["same_labels"] == len(qs), (mode, r["diffs"][:3])
+            assert r["same_top1"] == len(qs), (mode, r["diffs"][:3])
+            assert r["same_topk"] >= len(qs) - 1, (mode, r["diffs"][:3])
 
 
 def test_exact_bm25_matches_bm25s_and_milvus_is_a_constant_multiple(pair):
@@ -97,7 +99,7 @@ def test_answers_agree(pair):
 
     _, local, milvus = pair
     a, b = SearchService(local), SearchService(milvus)
-    for q in _questions()[:30]:
+    for q in _questions()[:216:8]:
         ra, rb = a.ask(q, top_k=5), b.ask(q, top_k=5)
         da, db = ra.to_dict(), rb.to_dict()
         assert (da["answer"], da.get("answer_message")) == (db["answer"], db.get("answer_message")), q
