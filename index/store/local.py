@@ -559,8 +559,19 @@ class _UnitSeq(Sequence):
             yield from (Unit(**json.loads(d)) for _, d in part)
 
     def __getitem__(self, i):
-        items = list(self)
-        return items[i]
+        n = len(self)
+        if isinstance(i, slice):
+            start, stop, step = i.indices(n)
+            if step != 1:
+                return [self[j] for j in range(start, stop, step)]
+            rows = self._rows.query("SELECT data FROM units ORDER BY rowid LIMIT ? OFFSET ?",
+                                    (max(0, stop - start), start))
+            return [Unit(**json.loads(d)) for (d,) in rows]
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(i)
+        return self[i:i + 1][0]
 
 
 class LocalChunks(ChunkStore):
@@ -663,15 +674,39 @@ class LocalBackend(Backend):
             bm25 = Postings(index_dir / BM25)
             phrases = Postings(index_dir / PHRASES)
             vectors, faiss_index = _load_vectors(index_dir)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError, IndexStoreError, sqlite3.Error) as exc:
+        except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, RuntimeError, IndexStoreError,
+                sqlite3.Error) as exc:
             raise IndexStoreError(f"index at {index_dir} is incomplete or damaged ({type(exc).__name__}); "
                                   "rebuild it with `kosearch index`") from None
         n = rows.n
+        if not _lexicon_ok(index_dir / LEXICON, n):
+            raise IndexStoreError(f"index at {index_dir} is incomplete or damaged (lexicon); "
+                                  "rebuild it with `kosearch index`")
         if ((vectors is not None and (len(vectors) != n or faiss_index.ntotal != n))
                 or int(bm25.meta["docs"]) != n or int(phrases.meta["docs"]) != n
                 or (manifest is not None and manifest.chunk_count not in (None, n))):
             raise IndexStoreError(f"index at {index_dir} is inconsistent; run `kosearch index` to rebuild")
         return cls(index_dir, manifest, rows, bm25, phrases, vectors, faiss_index)
+
+
+def _lexicon_ok(path: Path, n: int) -> bool:
+    """The writer-only lexicon looks whole: its first and last lines parse (a cheap check, so a
+    damaged one is refused at open rather than at the next incremental build)."""
+    try:
+        size = path.stat().st_size
+        if n == 0 or size == 0:   # empty: the writer re-analyses every file (``_kept`` finds no rows)
+            return True
+        with path.open("rb") as fh:
+            first = fh.readline()
+            fh.seek(max(0, size - 65536))
+            tail = fh.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        for line in (first, tail):
+            row = json.loads(line)
+            if not (isinstance(row, list) and len(row) == 2):
+                return False
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 # ---- vectors --------------------------------------------------------------------------------
@@ -828,10 +863,13 @@ class LocalWriter(IndexWriter):
         d = self.index_dir
         try:
             rows = _Rows(d)
-        except (OSError, ValueError, KeyError, sqlite3.Error, IndexStoreError) as exc:
+        except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, sqlite3.Error, IndexStoreError) as exc:
             raise IndexStoreError(f"index at {d} is damaged ({type(exc).__name__}); "
                                   "rebuild it with `kosearch index`") from None
         lexicon = _read_jsonl(d / LEXICON)
+        if len(lexicon) != rows.n:
+            raise IndexStoreError(f"index at {d} has no analyses of its chunks (lexicon); "
+                                  "rebuild it with `kosearch index`")
         vectors = np.load(d / VECTORS, mmap_mode="r") if (d / VECTORS).is_file() else None
         files = rows.tables["files"]
         out = {}
