@@ -52,6 +52,7 @@ K1, B = 1.2, 0.75      # bm25s defaults, Lucene IDF
 # postings are touched; the remaining (very common) terms are added exactly for the candidates
 # only. Below it (every corpus up to ~100k chunks) scoring is exhaustive and identical to bm25s.
 SCORE_BUDGET = int(os.environ.get("KOSEARCH_SCORE_BUDGET", 300_000))
+SMALL = 200_000        # up to this many chunks, rank over the whole score array (bm25s' tie order)
 CANDIDATE_POOL = 4     # partial scoring keeps k * this many rows for exact re-scoring
 IVF_NPROBE = int(os.environ.get("KOSEARCH_IVF_NPROBE", 48))   # chosen by bench-1m recall@100
 _COLS = ("year", "kind", "dept", "file", "prog", "sect")
@@ -310,9 +311,36 @@ class _Rows:
             raise IndexStoreError(f"index store is damaged ({exc}); rebuild it with `kosearch index`") from None
 
     def mask(self, f: Filters) -> np.ndarray | None:
-        """Rows ``f`` lets through (None: all), the semantics of ``Filters.matches``."""
+        """Rows ``f`` lets through (None: all), the semantics of ``Filters.matches``; the last few
+        are kept (one query asks for the same filter's mask from each of its indexes)."""
         if f is None or f.empty:
             return None
+        cache = self.__dict__.setdefault("_masks", {})
+        got = cache.get(f)
+        if got is None:
+            got = self._mask(f)
+            got.setflags(write=False)
+            try:
+                if len(cache) >= 8:
+                    cache.pop(next(iter(cache)), None)
+            except RuntimeError:   # another thread changed it meanwhile
+                pass
+            cache[f] = got
+        return got
+
+    def same(self, col: str, row: int) -> np.ndarray:
+        """Rows whose ``col`` code equals row ``row``'s, in store order (a sorted index, built once)."""
+        key = "_order_" + col
+        order = self.__dict__.get(key)
+        if order is None:
+            order = self.__dict__[key] = np.argsort(self.col[col], kind="stable").astype(np.int32)
+            self.__dict__[key + "_sorted"] = self.col[col][order]
+        srt = self.__dict__[key + "_sorted"]
+        v = self.col[col][row]
+        a, b = np.searchsorted(srt, v, "left"), np.searchsorted(srt, v, "right")
+        return np.asarray(order[a:b], dtype=np.int64)
+
+    def _mask(self, f: Filters) -> np.ndarray:
         mask = np.ones(self.n, dtype=bool)
         if f.years:
             mask &= np.isin(self.col["year"], list(f.years))
@@ -415,6 +443,10 @@ class LocalLexical(LexicalIndex):
                 scores[p.indices[a:b]] += p.data[a:b]
         if mask is not None:
             scores[~mask] = 0
+        if exact and self._rows.n <= SMALL:   # as bm25s' arrays were ranked: the same ties, the same order
+            idx = _top(scores, k, mask)
+            idx = idx[scores[idx] > 0]
+            return [Candidate(i, float(s)) for i, s in zip(self._rows.ids(idx), scores[idx])]
         nz = np.flatnonzero(scores > 0)
         if not len(nz):
             return []
@@ -643,8 +675,7 @@ class LocalChunks(ChunkStore):
         r = self._rows.find([chunk.id])[0]
         if r < 0:
             return [chunk]
-        rows = np.flatnonzero(self._rows.col[col] == self._rows.col[col][r])
-        return self._rows.chunks(rows)
+        return self._rows.chunks(self._rows.same(col, int(r)))
 
     def programme_ids(self, chunk):
         return [c.id for c in self._same("prog", chunk)]
