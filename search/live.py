@@ -65,9 +65,11 @@ class LiveSearcher:
         try:
             new = Searcher.open(old.index_dir)
             new.share_models(old)
+            new.validate()   # schema, counts and a probe query before anyone is served from it
             new.warmup()
-        except (IndexStoreError, OSError, ValueError, RuntimeError) as exc:
-            self.reload_error, self._failed = str(exc), stamp
+        except Exception as exc:  # any failure keeps the index in service; the panel says why
+            msg = str(exc) if isinstance(exc, IndexStoreError) else f"새 색인을 열 수 없습니다 ({type(exc).__name__}); `kosearch index` 로 다시 색인하세요."
+            self.reload_error, self._failed = msg, stamp
             log.warning("new index at %s not taken into service: %s", old.index_dir, exc)
             return
         self._current, self._stamp, self.reload_error = new, stamp, None

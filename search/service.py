@@ -71,14 +71,20 @@ class SearchService:
             raise SettingError(f"알 수 없는 묶음 방식: {group_by} ({'|'.join(config.GROUP_BY)})")
         searcher = self.searcher
         f = self.filters(year=year, department=department, chapter_kind=chapter_kind, searcher=searcher)
-        answering = answers and not group_by and searcher.answerer.available
-        hits = searcher.search(query, top_k=max(s["top_k"], ANSWER_PASSAGES) if answering else s["top_k"],
-                               mode=s["mode"], **f, file=_none(file),
-                               group_by=group_by or None, fusion=s["fusion"], dense_weight=s["dense_weight"],
-                               phrase_weight=s["phrase_weight"])
+        try:
+            answering = answers and not group_by and searcher.answerer.available
+            hits = searcher.search(query, top_k=max(s["top_k"], ANSWER_PASSAGES) if answering else s["top_k"],
+                                   mode=s["mode"], **f, file=_none(file),
+                                   group_by=group_by or None, fusion=s["fusion"], dense_weight=s["dense_weight"],
+                                   phrase_weight=s["phrase_weight"])
+            result = searcher.answerer.answer(query.text, hits) if answering else None
+        except USER_ERRORS:
+            raise
+        except Exception:
+            searcher.validate()  # a damaged index: raises IndexStoreError naming the damaged part
+            raise
         answer = message = None
         if answering:
-            result = searcher.answerer.answer(query.text, hits)
             hits = evidence_first(hits, result)[:s["top_k"]]
             answer = present.answer_dict(result, searcher.answerer)
             message = present.not_found_line(result)
@@ -112,9 +118,14 @@ def _known(searcher) -> tuple[list[int], list[str], dict[str, str]]:
         return _KNOWN[searcher]
     except (KeyError, TypeError):
         pass
-    chunks = getattr(searcher, "chunks", None) or []
-    years = sorted({c.year for c in chunks if c.year})
-    depts = sorted({c.department for c in chunks if c.department})
+    store = getattr(getattr(searcher, "store", None), "chunks", None)
+    if store is not None:   # the backend's facets: no pass over every chunk (issue 18)
+        facets = store.facets()
+        years, depts = sorted(facets["years"]), sorted(facets["departments"])
+    else:
+        chunks = getattr(searcher, "chunks", None) or []
+        years = sorted({c.year for c in chunks if c.year})
+        depts = sorted({c.department for c in chunks if c.department})
     aliases = {str(k).replace(" ", ""): str(v) for k, v in
                (getattr(getattr(searcher, "manifest", None), "aliases", None) or {}).items()}
     out = (years, depts, aliases)
