@@ -167,9 +167,7 @@ def generate(out: Path, n: int, real, *, replace_share: float, noise: float, see
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     t = time.perf_counter()
-    used, tid = np.unique(tok, return_inverse=True)
-    save_postings(work / BM25, _postings(build_postings_ids, tid, lens, term_h[used], False))
-    del tid, used
+    save_postings(work / BM25, _postings(build_postings_ids, tok, lens, term_h, False))   # unused terms: df 0
     # phrases: adjacent pairs inside each chunk
     h = term_h[tok]
     del tok
