@@ -10,7 +10,7 @@ from index.store.base import IndexStoreError
 
 # 2: phrases/ added; 3: units.jsonl (answer units); 4: backend, root and generation recorded,
 # files keyed by their path relative to the root, per-chunk terms kept for incremental upserts
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5  # 4: storage seam (roots, generation); 5: columns, postings and SQLite chunk store (issue 18)
 MANIFEST = "manifest.json"
 
 
