@@ -222,6 +222,16 @@ class Backend(ABC):
 
 
 # ---- write side -----------------------------------------------------------------------------
+class FileData:
+    """One file's rows waiting for the next commit (aligned chunks, terms, pairs and vectors)."""
+
+    def __init__(self, chunks, units, terms, pairs, vectors):
+        if len(terms) != len(chunks) or len(pairs) != len(chunks) or (vectors is not None and len(vectors) != len(chunks)):
+            raise ValueError("chunks, terms, pairs and vectors must be aligned")
+        self.chunks, self.units, self.terms, self.pairs = list(chunks), list(units), list(terms), list(pairs)
+        self.vectors = None if vectors is None else np.asarray(vectors, dtype=np.float32)
+
+
 class IndexWriter(ABC):
     """The one writer of an index directory: start from the committed generation, upsert and delete
     whole files, then ``commit`` a new generation atomically (or drop everything by leaving the
@@ -244,18 +254,27 @@ class IndexWriter(ABC):
     def problem(self, need_vectors: bool) -> str | None:
         """Why the committed generation cannot be extended incrementally (files missing), or None."""
 
-    @abstractmethod
+    # The writes are buffered per file until ``commit``; a backend sets ``_cleared``,
+    # ``_upserts`` and ``_deleted`` in its constructor and may store files its own way
+    # (``file_data``).
+    file_data = FileData
+
     def clear(self) -> None:
         """Start the next generation empty (a full re-index)."""
+        self._cleared = True
+        self._upserts.clear()
+        self._deleted.clear()
 
-    @abstractmethod
     def upsert(self, file: str, chunks: list[Chunk], units: list[Unit], terms: list[list[str]],
                pairs: list[list[str]], vectors: np.ndarray | None) -> None:
         """Replace everything of ``file`` (its stable id) with these chunks (aligned terms, pairs, vectors)."""
+        self._deleted.discard(file)
+        self._upserts[file] = self.file_data(chunks, units, terms, pairs, vectors)
 
-    @abstractmethod
     def delete(self, file: str) -> None:
         """Drop everything of ``file``."""
+        self._upserts.pop(file, None)
+        self._deleted.add(file)
 
     @abstractmethod
     def commit(self, manifest) -> None:

@@ -38,7 +38,7 @@ import numpy as np
 
 from index.config import HNSW_THRESHOLD
 from index.model import Chunk, Unit
-from index.store.base import (NO_FILTERS, Backend, Candidate, ChunkStore, Filters, IndexStoreError, IndexWriter,
+from index.store.base import (NO_FILTERS, Backend, Candidate, ChunkStore, FileData, Filters, IndexStoreError, IndexWriter,
                               LexicalIndex, VectorIndex)
 from index.store.manifest import MANIFEST, Manifest, manifest_path, parse_manifest
 from index.tokens import PAIR_SEP
@@ -840,12 +840,7 @@ def stale_temp_dirs(index_dir: Path) -> list[Path]:
 
 
 # ---- write side -----------------------------------------------------------------------------
-class _FileData:
-    def __init__(self, chunks, units, terms, pairs, vectors):
-        if len(terms) != len(chunks) or len(pairs) != len(chunks) or (vectors is not None and len(vectors) != len(chunks)):
-            raise ValueError("chunks, terms, pairs and vectors must be aligned")
-        self.chunks, self.units, self.terms, self.pairs = list(chunks), list(units), list(terms), list(pairs)
-        self.vectors = None if vectors is None else np.asarray(vectors, dtype=np.float32)
+_FileData = FileData
 
 
 class LocalWriter(IndexWriter):
@@ -873,19 +868,6 @@ class LocalWriter(IndexWriter):
         if need_vectors and not (self.index_dir / VECTORS).is_file():
             missing.append(VECTORS)
         return "index files missing (" + ", ".join(missing) + ")" if missing else None
-
-    def clear(self):
-        self._cleared = True
-        self._upserts.clear()
-        self._deleted.clear()
-
-    def upsert(self, file, chunks, units, terms, pairs, vectors):
-        self._deleted.discard(file)
-        self._upserts[file] = _FileData(chunks, units, terms, pairs, vectors)
-
-    def delete(self, file):
-        self._upserts.pop(file, None)
-        self._deleted.add(file)
 
     def _kept(self, names: set[str]) -> dict[str, _FileData]:
         """The previous generation's data of ``names``, by file."""

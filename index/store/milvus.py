@@ -47,7 +47,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from index.model import Chunk, Unit
-from index.store.base import (NO_FILTERS, Backend, Candidate, ChunkStore, Filters, IndexStoreError, IndexWriter,
+from index.store.base import (NO_FILTERS, Backend, Candidate, ChunkStore, FileData, Filters, IndexStoreError, IndexWriter,
                               LexicalIndex, VectorIndex)
 from index.store.local import EMPTY_DOC, recover, stale_temp_dirs, swap_in
 from index.store.manifest import MANIFEST, FileEntry, Manifest, manifest_path, parse_manifest
@@ -550,14 +550,13 @@ def _create(client, physical: str, dim: int, index_type: str) -> None:
         client.create_collection(name, schema=s, index_params=ip, consistency_level="Strong")
 
 
-class _FileData:
+class _FileData(FileData):
+    """A file's rows with terms and pairs encoded for Milvus's whitespace analyzer."""
+
     def __init__(self, chunks, units, terms, pairs, vectors):
-        if len(terms) != len(chunks) or len(pairs) != len(chunks) or (vectors is not None and len(vectors) != len(chunks)):
-            raise ValueError("chunks, terms, pairs and vectors must be aligned")
-        self.chunks, self.units = list(chunks), list(units)
-        self.terms = [[_enc(t) for t in ts] or [EMPTY_DOC] for ts in terms]
-        self.pairs = [[_enc(t) for t in ps] or [EMPTY_DOC] for ps in pairs]
-        self.vectors = None if vectors is None else np.asarray(vectors, dtype=np.float32)
+        super().__init__(chunks, units, terms, pairs, vectors)
+        self.terms = [[_enc(t) for t in ts] or [EMPTY_DOC] for ts in self.terms]
+        self.pairs = [[_enc(t) for t in ps] or [EMPTY_DOC] for ps in self.pairs]
 
 
 _CHUNK_FIELDS = ["pk", "chunk_id", "file", "file_name", "seq", "gen_from", "gen_to", "year", "dept", "chapter_kind",
@@ -566,6 +565,8 @@ _UNIT_FIELDS = ["pk", "chunk_id", "file", "unit", "seq", "gen_from", "gen_to", "
 
 
 class MilvusWriter(IndexWriter):
+    file_data = _FileData
+
     def __init__(self, index_dir: Path, *, fail_after: str | None = None):
         super().__init__(index_dir, fail_after=fail_after)
         recover(self.index_dir)
@@ -639,18 +640,6 @@ class MilvusWriter(IndexWriter):
             return "Milvus 컬렉션에 벡터가 없음"
         return None
 
-    def clear(self):
-        self._cleared = True
-        self._upserts.clear()
-        self._deleted.clear()
-
-    def upsert(self, file, chunks, units, terms, pairs, vectors):
-        self._deleted.discard(file)
-        self._upserts[file] = _FileData(chunks, units, terms, pairs, vectors)
-
-    def delete(self, file):
-        self._upserts.pop(file, None)
-        self._deleted.add(file)
 
     # -- commit
     def commit(self, manifest=None):
