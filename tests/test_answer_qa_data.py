@@ -1,5 +1,7 @@
-"""Checks the precise-fact answer records (a###) and near-miss records (n###)
-in tests/data/corpus_qa.jsonl against the report texts in corpus/.
+"""Checks the precise-fact answer records (a###, b###) and near-miss records
+(n###, m###) in tests/data/corpus_qa.jsonl against the report texts in corpus/.
+The b### / m### records are a second, paraphrased batch held to exactly the
+same rules as a### / n###; each prefix is numbered from 001 on its own.
 
 Stdlib only.  Every gold quote must be an exact substring of the cited
 (1-based) line of the cited corpus file, and every gold value must occur in
@@ -57,9 +59,12 @@ def _load():
     return [json.loads(line) for line in lines if line.strip()]
 
 
+ANSWER_PREFIXES = ("a", "b")
+NEAR_MISS_PREFIXES = ("n", "m")
+
 RECORDS = _load()
-ANSWERS = [r for r in RECORDS if r["qid"].startswith("a")]
-NEAR_MISSES = [r for r in RECORDS if r["qid"].startswith("n")]
+ANSWERS = [r for r in RECORDS if r["qid"][0] in ANSWER_PREFIXES]
+NEAR_MISSES = [r for r in RECORDS if r["qid"][0] in NEAR_MISS_PREFIXES]
 _CORPUS_CACHE = {}
 
 
@@ -78,13 +83,16 @@ def _num(qid):
 def test_existing_topic_questions_kept_first():
     head = RECORDS[:62]
     assert [r["qid"] for r in head] == [f"q{i:02d}" for i in range(1, 63)]
-    assert all(r["qid"][0] in "an" for r in RECORDS[62:])
+    prefixes = ANSWER_PREFIXES + NEAR_MISS_PREFIXES
+    assert all(r["qid"][0] in prefixes for r in RECORDS[62:])
 
 
 def test_qids_unique_and_sequential():
     qids = [r["qid"] for r in RECORDS]
     assert len(qids) == len(set(qids))
-    for group, prefix in ((ANSWERS, "a"), (NEAR_MISSES, "n")):
+    for prefix in ANSWER_PREFIXES + NEAR_MISS_PREFIXES:
+        group = [r for r in RECORDS if r["qid"][0] == prefix]
+        assert group, prefix
         assert [r["qid"] for r in group] == [f"{prefix}{i:03d}" for i in range(1, len(group) + 1)]
 
 
@@ -106,7 +114,22 @@ def test_coverage_of_all_reports():
     assert topic_files == files
 
 
+def test_second_batch_coverage():
+    """b### / m### must stand on their own: every kind, every report."""
+    files = {p.name for p in CORPUS.glob("*.txt") if p.name not in ("userdict.txt", "aliases.txt")}
+    batch_b = [r for r in RECORDS if r["qid"][0] == "b"]
+    batch_m = [r for r in RECORDS if r["qid"][0] == "m"]
+    assert {r["kind"] for r in batch_b} == ANSWER_KINDS
+    assert {g["file"] for r in batch_b for g in r["gold"]} == files
+    assert {f for r in batch_m for f in r["topic_files"]} == files
+    assert sum(1 for r in batch_m if ABSENT_YEAR_RE.search(r["query"])) >= 6
+
+
 def test_split_balance():
+    for prefix in ANSWER_PREFIXES + NEAR_MISS_PREFIXES:
+        group = [r for r in RECORDS if r["qid"][0] == prefix]
+        splits = Counter(r["split"] for r in group)
+        assert abs(splits["test"] - splits["tune"]) <= 1, prefix
     for group in (ANSWERS, NEAR_MISSES):
         for r in group:
             expected = "test" if _num(r["qid"]) % 2 else "tune"
