@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from index import config
-from index.config import DEFAULT_INDEX_DIR, DEFAULT_MODEL
+from index.config import DEFAULT_INDEX_DIR, DEFAULT_MODEL, DEFAULT_PRECISION
 from index.textnorm import display_name, terminal_safe
 
 
@@ -62,6 +62,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         else:
             # no PATH: every folder the index remembers (corpus for a new index)
             report = build(args.paths, args.index_dir, model=args.model, userdict=args.userdict, progress=progress,
+                           precision=args.precision,
                            log=lambda m: print(m, file=sys.stderr),
                            backend=args.backend or ("milvus" if args.uri else None))
     except (IndexStoreError, EncoderError) as exc:
@@ -337,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--model", default=DEFAULT_MODEL,
                    help="sentence-transformers 모델 (허브 ID 또는 로컬 경로, none=BM25 전용)")
     i.add_argument("--userdict", default=None, help="사용자 사전 (기본: 폴더의 userdict.txt)")
+    i.add_argument("--precision", choices=["int8", "fp32"], default=None,
+                   help=f"기본 모델의 임베딩 정밀도 (기본: {DEFAULT_PRECISION}; fp32는 torch, 느리지만 원본 그대로)")
     i.add_argument("-q", "--quiet", action="store_true", help="진행 막대 숨김")
     _add_backend_options(i, index=True)
     i.set_defaults(func=cmd_index)

@@ -103,6 +103,35 @@ def run(texts: list[str], home: str | Path | None = None, batch_size: int = 32, 
             tmp.cleanup()
 
 
+def run_int8(texts: list[str], home: str | Path | None = None, batch_size: int = 32, repeats: int = 2) -> dict:
+    """The int8 ONNX path (the default) against the fp32 torch path: throughput and cosine."""
+    from index.encoders import Encoder
+
+    with tempfile.TemporaryDirectory(prefix="kosearch-bench-") as tmp:
+        home = home or tmp
+        fp32 = Encoder(home=home, batch_size=batch_size, precision="fp32")
+        int8 = Encoder(home=home, batch_size=batch_size, precision="int8")
+        t0 = time.perf_counter()
+        int8.model_path()
+        quant_s = time.perf_counter() - t0
+        for e in (fp32, int8):
+            e.encode_documents(texts[:8])
+        best = {}
+        for name, e in (("fp32", fp32), ("int8", int8)):
+            runs = []
+            for _ in range(max(1, repeats)):
+                t0 = time.perf_counter()
+                out = e.encode_documents(texts)
+                runs.append(time.perf_counter() - t0)
+            best[name] = (min(runs), out)
+        tokens = sum(int8.token_counts(texts))
+        cos = (best["fp32"][1] * best["int8"][1]).sum(1)
+        return {"texts": len(texts), "tokens": tokens, "int8_export_s": round(quant_s, 1),
+                "fp32_tok_per_s": round(tokens / best["fp32"][0], 1), "int8_tok_per_s": round(tokens / best["int8"][0], 1),
+                "speedup": round(best["fp32"][0] / best["int8"][0], 2),
+                "cos_mean": round(float(cos.mean()), 4), "cos_min": round(float(cos.min()), 4)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", default=str(ROOT / "corpus"))

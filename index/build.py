@@ -22,6 +22,7 @@ from index.models import ModelRegistry
 from index.readers import ReadError
 from index.roots import absolute, entry_path, file_id as root_file_id, is_excluded, new_root, owner, roots_of, under
 from index.store import FileEntry, IndexStoreError, Manifest, open_writer
+from index.store.manifest import parse_manifest
 from index.textnorm import display_name
 from index.tokens import KoreanTokenizer, TokenizerConfig, config_with_userdict, term_pairs
 
@@ -57,11 +58,11 @@ class BuildReport:
             + "".join(f"\n알림: {n}" for n in self.notices)
 
 
-def make_encoder(model: str | None, models: ModelRegistry | None = None):
+def make_encoder(model: str | None, models: ModelRegistry | None = None, precision: str | None = None):
     """The registry's encoder for ``model``, or None for a BM25-only index (``--model none``)."""
     if config.is_no_model(model):
         return None
-    return (models or ModelRegistry()).encoder(model)
+    return (models or ModelRegistry()).encoder(model, precision)
 
 
 def embed(encoder, texts: list[str], progress: bool, skip: set[int] = frozenset()) -> tuple[np.ndarray, int]:
@@ -90,7 +91,8 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
           userdict: str | Path | None = None, progress: bool = False,
           log: Callable[[str], None] = lambda s: None, fail_after: str | None = None,
           models: ModelRegistry | None = None, wait: float | None = None,
-          backend: str | None = None, on_file: Callable[[int, int, str], None] | None = None) -> BuildReport:
+          backend: str | None = None, on_file: Callable[[int, int, str], None] | None = None,
+          precision: str | None = None) -> BuildReport:
     """Index report files under ``paths`` into ``index_dir``, incrementally, keeping every other source.
 
     The index remembers its sources (``Manifest.roots``, see ``index.roots``). Indexing PATH adds
@@ -106,11 +108,12 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
     nothing changed, neither kiwi nor the model is loaded (the model's fingerprint is cached).
     ``backend`` names the storage engine of a new index (``index.store.BACKENDS``; default local).
     ``on_file(done, total, name)`` is called as files are read (the app's progress bar).
+    ``precision`` ("int8" or "fp32", default ``config.DEFAULT_PRECISION``) is the encoder's.
     """
     index_dir = Path(index_dir)
     models = models or ModelRegistry()
     report = BuildReport()
-    encoder = make_encoder(model, models)
+    encoder = make_encoder(model, models, precision or _recorded_precision(index_dir, model))
 
     with open_writer(index_dir, backend=backend, wait=wait, fail_after=fail_after) as writer:
         prev: Manifest | None = writer.previous       # its roots count even when it must be rebuilt
@@ -340,16 +343,32 @@ def analyse(tokenizer: KoreanTokenizer, chunks: list[Chunk]) -> tuple[list[list[
     return [[t.text for t in ts] for ts in terms], [term_pairs(ts) for ts in terms]
 
 
+def _recorded_precision(index_dir: Path, model: str | None) -> str | None:
+    """The precision an existing index of ``model`` was built with (a flag, then the manifest, then
+    the default). Indexes from before precisions were recorded are fp32."""
+    try:
+        old = parse_manifest(index_dir).model
+    except Exception:
+        return None
+    if not old or old.get("id") != model:
+        return None
+    return old.get("precision", "fp32")
+
+
 def _model_info(encoder) -> dict:
     if encoder is None:
         return {}
-    return {"id": encoder.model_id, "dim": encoder.dim, "fingerprint": encoder.fingerprint}
+    return {"id": encoder.model_id, "dim": encoder.dim, "fingerprint": encoder.fingerprint,
+            "precision": encoder.precision}
 
 
 def _incompatible(old: Manifest, encoder, tok_config: TokenizerConfig, writer) -> str | None:
     # the fingerprint alone: no model load (its files' hashes are cached by size and mtime)
     want_fp = encoder.fingerprint if encoder is not None else None
     if old.model.get("fingerprint") != want_fp:
+        if encoder is not None and old.model.get("id") == encoder.model_id \
+                and old.model.get("precision", "fp32") != encoder.precision:
+            return f"embedding precision changed ({old.model.get('precision', 'fp32')} -> {encoder.precision})"
         return f"model changed ({old.model.get('id') or 'none'} -> {encoder.model_id if encoder else 'none'})"
     if old.pipeline != PIPELINE_VERSION:
         return "parser or chunker changed since this index was built"

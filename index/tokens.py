@@ -20,6 +20,10 @@ class TokenizerConfig:
     split_numbers: bool = False     # "391,300" -> "391300" (False) or digits groups
     userdict: str | None = None     # path of a user dictionary (one word per line, optional tag)
     userdict_hash: str | None = None
+    # kiwi's multi-word dictionary ("자연어 처리" as one NNP) costs ~2 s at every start (load plus
+    # the first analysis); without it such names are their words, and the pair index keeps them
+    # together. Indexes from before this field was recorded used it.
+    multi_dict: bool = False
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -30,6 +34,7 @@ class TokenizerConfig:
     def from_dict(cls, d: dict) -> "TokenizerConfig":
         d = dict(d)
         d["tags"] = tuple(d.get("tags", DEFAULT_TAGS))
+        d.setdefault("multi_dict", True)
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
@@ -91,7 +96,7 @@ class KoreanTokenizer:
                 if self._kiwi is None:
                     from kiwipiepy import Kiwi
 
-                    kiwi = Kiwi()
+                    kiwi = Kiwi(load_multi_dict=self.config.multi_dict)
                     if self.config.userdict and Path(self.config.userdict).is_file():
                         for word, tag, score in load_userdict(self.config.userdict):
                             kiwi.add_user_word(word, tag, score)

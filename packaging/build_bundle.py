@@ -140,9 +140,9 @@ def pip(python: str, *args: str) -> None:
 
 
 def export_model(python: str, dest_parent: Path) -> Path:
-    """Copy the exported default model (exporting it into $KOSEARCH_HOME first if needed)."""
-    code = ("from index.encoders import Encoder; from index.config import DEFAULT_MODEL; "
-            "print(Encoder(DEFAULT_MODEL).model_path())")
+    """Copy the exported default model with its int8 ONNX file (made in $KOSEARCH_HOME first if needed)."""
+    code = ("from index.encoders import Encoder; from index.config import DEFAULT_MODEL, DEFAULT_PRECISION; "
+            "print(Encoder(DEFAULT_MODEL, precision=DEFAULT_PRECISION).model_path())")
     src = Path(subprocess.run([python, "-c", code], check=True, capture_output=True, text=True,
                               cwd=ROOT).stdout.strip().splitlines()[-1])
     dest = dest_parent / src.name

@@ -147,7 +147,8 @@ if [ "$new_reports" = 1 ] && [ "$SAMPLE" = 1 ]; then
   step "예시 보고서를 $DATA/reports 에 복사 (--no-sample 이면 빈 폴더)"
 fi
 MODEL_NAME=$(basename "$(field model)")
-if [ -f "$DATA/models/$MODEL_NAME/kosearch_export.json" ] && [ -f "$DATA/models/$MODEL_NAME/model.safetensors" ]; then
+if [ -f "$DATA/models/$MODEL_NAME/kosearch_export.json" ] && [ -f "$DATA/models/$MODEL_NAME/model.safetensors" ] \
+   && { [ ! -f "$HERE/model/$MODEL_NAME/onnx/model_int8.onnx" ] || [ -f "$DATA/models/$MODEL_NAME/onnx/model_int8.onnx" ]; }; then
   step "모델은 이미 있음: $DATA/models/$MODEL_NAME"
 else
   rm -rf "$DATA/models/.$MODEL_NAME.tmp"

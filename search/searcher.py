@@ -103,7 +103,7 @@ class Searcher:
         if self._encoder is None:
             with self._lock:
                 if self._encoder is None:
-                    enc = self.models.encoder(self._model)
+                    enc = self.models.encoder(self._model, self.manifest.model.get("precision", "fp32"))
                     fp = self.manifest.model.get("fingerprint")
                     if fp and enc.fingerprint != fp:
                         raise IndexStoreError(
