@@ -181,8 +181,8 @@ def wiring(handlers, corpus, index_dir, host: str, admins):
     model = searcher.manifest.model.get("id") or "none"
 
     def refresh():
-        live._checked = float("-inf")     # LiveSearcher: look at the index on disk on the next question
-        handlers.current()
+        live.refresh_soon()
+        handlers.current()     # reload here, in the finished job's thread, not in the next question's
 
     manager = ReportManager(corpus, index_dir, models=searcher.models, model=model)
     return manager, ManagePolicy(host, admins), refresh

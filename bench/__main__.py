@@ -207,6 +207,9 @@ def main() -> None:
         bench_queries(idx, args.rounds)
         # entry points in fresh processes: no-op index, ask, batch, the web app (bench/bench_startup.py)
         subprocess.run([sys.executable, str(ROOT / "bench" / "bench_startup.py"), "--index-dir", str(idx)], check=False)
+        # issue 16: search p95 while an upload is indexed through the 보고서 관리 panel, against idle
+        subprocess.run([sys.executable, str(ROOT / "bench" / "bench_app.py"), "--index-dir", str(idx), "--upload-only"],
+                       check=False)
         bench_embedding()
         if not args.skip_100k:
             bench_100k(tmp, idx, args.size)

@@ -56,6 +56,11 @@ class LiveSearcher:
                     self._checked = time.monotonic()
         return self._current
 
+    def refresh_soon(self) -> None:
+        """Look at the index on disk on the next ``current``, not ``min_interval`` later: for a
+        writer in this process (the 보고서 관리 panel) that has just committed a new index."""
+        self._checked = float("-inf")
+
     def _reload_if_changed(self) -> None:
         self._free_retired()
         stamp = _stamp(self.index_dir)
