@@ -103,14 +103,14 @@ def run(texts: list[str], home: str | Path | None = None, batch_size: int = 32, 
             tmp.cleanup()
 
 
-def run_int8(texts: list[str], home: str | Path | None = None, batch_size: int = 32, repeats: int = 2) -> dict:
+def run_int8(texts: list[str], home: str | Path | None = None, repeats: int = 2) -> dict:
     """The int8 ONNX path (the default) against the fp32 torch path: throughput and cosine."""
     from index.encoders import Encoder
 
     with tempfile.TemporaryDirectory(prefix="kosearch-bench-") as tmp:
         home = home or tmp
-        fp32 = Encoder(home=home, batch_size=batch_size, precision="fp32")
-        int8 = Encoder(home=home, batch_size=batch_size, precision="int8")
+        fp32 = Encoder(home=home, precision="fp32")   # each at its default batch size
+        int8 = Encoder(home=home, precision="int8")
         t0 = time.perf_counter()
         int8.model_path()
         quant_s = time.perf_counter() - t0
