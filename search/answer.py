@@ -18,7 +18,7 @@ from index.model import Unit
 from search.question import COUNTERS, FACET_EVIDENCE, Question
 
 _AMOUNT = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*(천\s*원|백만\s*원|만\s*원|억\s*원|억|원)")
-_COUNT = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)\s*(명|개소|개팀|개사|개교|개국|개|회|곳|건|팀|가구|세대|호|차례|기관|종|대|권|편|점|차|시간|일간|주|박)(?![가-힣]{0,0}[원])")
+_COUNT = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)\s*(명|개소|개팀|개사|개교|개국|개월|개|회|곳|건|팀|가구|세대|호|차례|기관|종|대|권|편|점|차|시간|일간|주|박|부|장|매|쪽|층|척|그루|마리|채)(?![가-힣]{0,0}[원])")
 _RATE = re.compile(r"(?<![\d.])\d+(?:\.\d+)?\s*%")
 _DATE = re.compile(
     r"(?:20\d{2}\s*[.년]\s*\d{1,2}\s*[.월]?(?:\s*\d{1,2}\s*[.일]?)?|['`‘’]\d{2}\s*\.\s*\d{1,2}\s*\.?(?:\s*\d{1,2}\s*\.?)?"
@@ -42,6 +42,9 @@ _PLACE_WORD = re.compile(
 # "누구": a person or a role
 _PERSON_WORD = re.compile(r"[가-힣]*(?:장|위원|대표|의원|교수|전문가|직원|주민|구민|시민|학생|어르신|청년|담당자|공무원|단체|기업|님)"
                           r"(?:[은는이가을를의와과에]|에게)?(?![가-힣])")
+
+
+_PARTICLE = "은|는|이|가|을|를|의|와|과|에|에서|으로|로|도|만"
 
 
 @dataclass
@@ -126,10 +129,12 @@ def is_place(text: str, asked: list[str] = (), proper=None, person: bool = False
     """Does a value name a place, an organisation or a name (not only a date, count or activity),
     beyond the words the question itself used? ``proper`` (text -> rare proper nouns) adds
     kiwi's NNP; ``person`` ("누구") asks for a person or a role instead."""
-    bare = _DATE.sub(" ", _COUNT.sub(" ", text))
+    bare = _DATE.sub(" ", _COUNT.sub(" ", _AMOUNT.sub(" ", text)))
     for w in sorted(asked, key=len, reverse=True):
         if len(w) >= 2:
-            bare = re.sub(re.escape(w), " ", bare, flags=re.IGNORECASE)
+            # only the asked word itself: "국립통일교육원" names more than the asked "교육"
+            bare = re.sub(rf"(?<![가-힣A-Za-z]){re.escape(w)}(?:{_PARTICLE})?(?![가-힣A-Za-z])", " ", bare,
+                          flags=re.IGNORECASE)
     if person:
         return bool(_PERSON_WORD.search(bare))
     if _PLACE_WORD.search(bare):
@@ -259,7 +264,7 @@ def _cell_values(unit: Unit, kind: str, facets: list[str], counter: str | None =
 def evidence_text(text: str) -> str:
     """Lower-case text without whitespace: a term is in the evidence when it is a substring,
     so "평화 통일" holds "평화통일" and a compound's parts are found in it."""
-    return re.sub(r"\s+", "", text).lower()
+    return re.sub(r"[\s·ㆍ]+", "", text).lower()
 
 
 def _coverage(q: Question, evidence: str, idf: dict[str, float]) -> tuple[float, list[str]]:
@@ -274,6 +279,11 @@ def _coverage(q: Question, evidence: str, idf: dict[str, float]) -> tuple[float,
 def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
                 passage_rank: dict[str, int], kind: str, proper=None) -> list[Candidate]:
     out = []
+    # the question's most specific term(s) may never be the one left out ("선포식 언제" is not
+    # answered by another date of the same programme)
+    present = [t for t in q.specific if t not in q.absent]
+    top = max((idf.get(t, 1.0) for t in present), default=0.0)
+    rarest = {t for t in present if idf.get(t, 1.0) >= top}
     for u in units:
         if q.departments and (u.department or "").replace(" ", "") not in {d.replace(" ", "") for d in q.departments}:
             continue
@@ -281,7 +291,7 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
         ev = own + "|" + evidence_text(u.context)
         covered, missing = _coverage(q, ev, idf)
         found = len(q.specific) - len(missing)
-        if missing and not (len(missing) == 1 and found >= 2):
+        if missing and not (len(missing) == 1 and found >= 2 and missing[0] not in rarest):
             continue
         # a measure word (총액, 정원, 집행) must be in the unit itself: its text, headers, label or section
         facet_ev = evidence_text(" ".join([h for h, _ in u.cells] + [u.label or "", u.section or ""])
@@ -289,6 +299,8 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
         if any(not re.search(FACET_EVIDENCE.get(f, re.escape(f)), facet_ev) for f in q.facets):
             continue
         vals = values_of(u, kind, q.facets, q.counter, _words(q.text) + q.terms, proper, "누구" in q.text)
+        if u.kind == "line" and vals:
+            vals = [v for v in vals if _clause_holds(u.text, v, q.specific)]
         if kind != "topic" and not vals:
             continue
         own_hits = sum(1 for t in q.specific if t in own)
@@ -302,6 +314,39 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
             out.append(Candidate(u, v, covered, missing, score, "medium" if v is not None and v.weak else conf))
     out.sort(key=lambda c: -c.score)
     return out
+
+
+def _clauses(text: str) -> list[tuple[int, int]]:
+    """Spans of a line's clauses: split at commas and semicolons outside brackets."""
+    spans, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([{（「『‘“":
+            depth += 1
+        elif ch in ")]}）」』’”" and depth:
+            depth -= 1
+        elif ch in ",;" and not depth:
+            spans.append((start, i))
+            start = i + 1
+    spans.append((start, len(text)))
+    return spans
+
+
+def _clause_holds(text: str, v: Value, specific: list[str]) -> bool:
+    """In a line of several clauses ("구민청원 접수·처리 317건, 공감청원 구청장 답변"), a value
+    answers only when no other clause holds more of the question's terms than its own: the
+    number belongs to the words beside it."""
+    if v.start < 0:
+        return True
+    spans = _clauses(text)
+    if len(spans) < 2:
+        return True
+    def hits(a: int, b: int) -> int:
+        e = evidence_text(text[a:b])
+        return sum(1 for t in specific if t in e)
+    mine = next(((a, b) for a, b in spans if a <= v.start < b), None)
+    if mine is None:
+        return True
+    return hits(*mine) >= max(hits(a, b) for a, b in spans if (a, b) != mine)
 
 
 def _words(text: str) -> list[str]:
@@ -353,6 +398,8 @@ def choose(q: Question, units: list[Unit], idf: dict[str, float],
     kind = "amount" if q.kind == "comparison" else q.kind
     if q.kind == "comparison":
         return _comparison(q, units, idf, passage_rank, proper)
+    if q.asks_team:
+        return _team_answer(q, units, idf, passage_rank)
     if kind == "topic" and not q.specific:
         return AnswerResult(q, None, "질문에서 찾을 내용을 알아내지 못했습니다. 사업명이나 항목을 넣어 다시 물어보세요.")
     cands = _candidates(q, units, idf, passage_rank, kind, proper)
@@ -379,6 +426,36 @@ def choose(q: Question, units: list[Unit], idf: dict[str, float],
         head = by_year[years[0]]
         return AnswerResult(q, _answer(head, kind, items=[_item(by_year[y], kind) for y in years]))
     return AnswerResult(q, _answer(best, kind))
+
+
+_TEAM_LINE = re.compile(r"(?:^|\s)([가-힣A-Za-z]{1,12}팀)\s*$")
+
+
+def _team_answer(q: Question, units: list[Unit], idf: dict[str, float], passage_rank: dict[str, int]) -> AnswerResult:
+    """"성과관리 업무는 어느 팀이 맡아?": the team line of the programme whose text holds the
+    question's terms (a programme's lines together are its evidence)."""
+    depts = {d.replace(" ", "") for d in q.departments}
+    programme_text: dict[tuple, list[str]] = {}
+    for u in units:
+        programme_text.setdefault((u.file, u.programme), []).append(u.text + " " + u.context)
+    best = None
+    for u in units:
+        m = _TEAM_LINE.search(u.text.strip())
+        if not m or (depts and (u.department or "").replace(" ", "") not in depts):
+            continue
+        ev = evidence_text(" ".join(programme_text.get((u.file, u.programme), [])))
+        covered, missing = _coverage(q, ev, idf)
+        if missing and not (len(missing) == 1 and len(q.specific) - 1 >= 2 and missing[0] in q.absent):
+            continue
+        score = covered + 1.0 / (1 + passage_rank.get(u.chunk_id, 99))
+        if best is None or score > best[0]:
+            start = u.text.rfind(m.group(1))
+            best = (score, u, Value(m.group(1), start, start + len(m.group(1))), missing)
+    if best is None:
+        return AnswerResult(q, None, "보고서에서 찾지 못했습니다.")
+    _, u, v, missing = best
+    c = Candidate(u, v, 1.0, missing, best[0], "high" if not missing else "medium")
+    return AnswerResult(q, _answer(c, "place"))
 
 
 def _same_fact(a: Candidate, b: Candidate) -> bool:

@@ -44,6 +44,9 @@ class Answerer:
         by_chunk = self.store.units_for_chunks(ids) if ids else {}
         units = [u for cid in ids for u in by_chunk.get(cid, [])]
         idf = self.searcher._idf(set(q.specific)) if q.specific else {}
+        if q.specific:
+            df = self.searcher.doc_freqs(set(q.specific))
+            q.absent = [t for t in q.specific if not df.get(t)]
         programmes = self.programmes(q) if q.kind == "list" and _asks_programmes(q) else None
         return choose(q, units, idf, rank, programmes, proper=self.proper_nouns)
 

@@ -24,15 +24,18 @@ _KIND_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("rate", re.compile(r"%|퍼센트|몇\s*프로|[률율](?:은|는|이|가|이야|\?|$|\s)|비율|비중")),
     ("list", re.compile(r"어떤\s*사업들?|무슨\s*사업들?|사업\s*(?:목록|들|뭐뭐|전부|다|모두)|사업.{0,6}(?:뭐야|뭐|뭔지|알려)|뭐뭐|어디어디|목록|종류|뭐\s*있|뭐가\s*있|어떤\s*것들|어떤.{0,12}있(?:어|나|니|는지|지)|항목")),
     ("date", re.compile(r"언제|몇\s*월|며칠|몇\s*년도|몇\s*일에|날짜|시기|일정|기간|개최일|기한|마감|부터|까지")),
-    ("count", re.compile(r"몇\s*(?:명|개|회|곳|건|번|팀|가구|세대|개소|차례|군데|기관|개사|종|대|시간|호|자리|층|권|편|점)|인원|정원|현원|몇\s*[가-힣]{0,3}(?:이나|야|\?)|몇$|수(?:는|가|가\s*몇|\s*몇|$|\?)")),
+    ("count", re.compile(r"몇\s*(?:명|개|회|곳|건|번|팀|가구|세대|개소|차례|군데|기관|개사|종|대|시간|호|자리|층|권|편|점|부|장|매|쪽|척|그루|마리|채|석|병|벌|켤레|통|판|주|일간|개월|개국|개교)|인원|정원|현원|몇\s*[가-힣]{0,3}(?:이나|야|\?)|몇$|수(?:는|가|가\s*몇|\s*몇|$|\?)")),
     ("amount", re.compile(r"얼마|금액|예산|비용|사업비|소요|천원|억|만\s*원|원이|재원|집행액|보조금|지원금|총액")),
     ("place", re.compile(r"어디|어느|누구|기관|도시|장소|위치|주소|이름|명칭|업체|대상은|대상이|파트너|협력\s*기관|주관|주최")),
 ]
 
 # The counter a count question names ("몇 명") and the counters a value may carry for it.
-COUNTERS = {"명": "명|인", "개": "개|개소|개사|개교|개국|종|건", "회": "회|번|차례|차", "번": "회|번|차례|차",
+COUNTERS = {"군데": "군데|곳|개소|개", "기관": "기관|개소|개|곳", "개국": "개국|개|국", "명": "명|인", "개": "개|개소|개사|개교|개국|종|건", "회": "회|번|차례|차", "번": "회|번|차례|차",
             "곳": "곳|개소|개", "건": "건", "팀": "팀|개팀", "개소": "개소|곳|개", "가구": "가구|세대", "세대": "세대|가구"}
 _ASKED_COUNTER = re.compile(r"몇\s*(명|개소|개|회|번|곳|건|팀|가구|세대)")
+# Any other counter a count question names ("몇 부", "몇 장", "몇 대"): the value must carry it.
+_ANY_COUNTER = re.compile(r"몇\s*([가-힣]{1,2}?)(?=[이가은는을를야요지나\s?]|$)")
+_NOT_COUNTER = {"월", "일", "년", "시", "분", "년도", "살", "프로", "퍼센트"}
 
 # Words that say what kind of answer is wanted, or that every report uses: never "specific".
 _GENERIC = set("""
@@ -44,6 +47,7 @@ _GENERIC = set("""
 구 구청 구의회 영등포 영등포구 우리 우리구 과 부서 담당 팀 알려 알리 주 하 되 있 없 보 받 들 대하 대한
 비교 차이 대비 증감 증가 감소 늘 줄 변화 달라지 전체 총 모두 전부 다 각 각각 대략 약
 비율 률 율 퍼센트 프로 목록 종류 장소 위치 주소 이름 명칭 기관 도시
+정도 돈 소관 맡 들어가 들 쓰 써 나오 나와 하나 대략 대충 혹시 그거 거기 여기 얘기 쪽
 """.split())
 
 # Only nouns, foreign words and roots are required of an answer; verbs ("들어오", "열")
@@ -57,6 +61,7 @@ FACET_EVIDENCE = {"예산": "예산|소요|사업비|금액|액", "예산액": "
                   "정원": "정원", "현원": "현원", "인력": "정원|현원|인력|명", "집행": "집행", "집행액": "집행",
                   "집행률": "집행", "집행율": "집행", "전년도": "전년", "증감": "증|감"}
 
+_ASKS_TEAM = re.compile(r"(?:어느|무슨|어떤|어디|담당|소관)\s*팀|팀\s*(?:이|은|는)?\s*(?:어디|어느|누구|맡|담당)|담당\s*부서|소관\s*부서")
 _SHORT_YEAR_Q = re.compile(r"(?<![\d])(\d{2})\s*년(?!\s*\d)|['`‘’](\d{2})(?!\d)")
 
 
@@ -72,6 +77,8 @@ class Question:
     facets: list[str] = field(default_factory=list)     # measure words (정원, 집행액) that pick a row or cell
     counter: str | None = None                  # "명" in "몇 명": a count value must carry a matching counter
     previous_year: bool = False                 # "작년보다", "전년 대비": compare with the year before
+    absent: list[str] = field(default_factory=list)     # specific terms no report holds (phrasing: "사람", "vs")
+    asks_team: bool = False                     # "어느 팀이 맡아?": the programme's team line answers
 
     @property
     def kind_label(self) -> str:
@@ -125,19 +132,28 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
         bare = bare.replace(d, " ")
     kind = asked_kind(bare)
     previous = bool(re.search(r"작년보다|전년\s*대비|전년보다|전년도보다|지난해보다|작년\s*대비|작년이랑|작년하고|작년과", text))
+    # "(컨퍼런스, 구민 금융교육 등)": a hint about the topic, not terms an answer must hold
+    hint_spans = [m.span() for m in re.finditer(r"\([^()]*\)", text)]
     analysed = tokenizer.terms(text)
     terms = [t.text for t in analysed]
     named = [d.replace(" ", "") for d in depts] + [a for a in aliases if a in compact]
     specific = []
-    for t in (a.text for a in analysed if a.tag in _NOUN_TAGS):
+    for t in (a.text for a in analysed if a.tag in _NOUN_TAGS
+              and not any(lo <= a.start < hi for lo, hi in hint_spans)):
         if t in _GENERIC or t in FACETS or any(t in d for d in named) or t.isdigit():
             continue
         if re.fullmatch(r"\d{2,4}년?|\d+", t):
             continue
         if t not in specific:
             specific.append(t)
-    facets = [t for t in terms if t in FACETS and not any(t in d for d in named)]
+    # a measure word inside a name ("시민참여예산") is the name's, not the asked measure
+    facets = [t for t in terms if t in FACETS and not any(t in d for d in named)
+              and not any(t != x and t in x for x in specific)]
     m = _ASKED_COUNTER.search(bare)
+    counter = m.group(1) if m else None
+    if counter is None and kind == "count":
+        m2 = _ANY_COUNTER.search(bare)
+        counter = m2.group(1) if m2 and m2.group(1) not in _NOT_COUNTER else None
     return Question(text=text, kind=kind, years=years, departments=depts, chapter_kind=chapter_kind,
                     terms=terms, specific=specific, facets=facets, previous_year=previous,
-                    counter=m.group(1) if m else None)
+                    counter=counter, asks_team=bool(_ASKS_TEAM.search(bare)))
