@@ -48,6 +48,7 @@ _GENERIC = set("""
 비교 차이 대비 증감 증가 감소 늘 줄 변화 달라지 전체 총 모두 전부 다 각 각각 대략 약
 비율 률 율 퍼센트 프로 목록 종류 장소 위치 주소 이름 명칭 기관 도시
 정도 돈 소관 맡 들어가 들 쓰 써 나오 나와 하나 대략 대충 혹시 그거 거기 여기 얘기 쪽
+언 vs VS
 """.split())
 
 # Only nouns, foreign words and roots are required of an answer; verbs ("들어오", "열")
