@@ -569,10 +569,10 @@ def status_html(searcher, changed: list[tuple[str, str]], reload_error: str | No
 def _choices(searcher) -> tuple[list[str], list[str]]:
     years = sorted({e.year for e in searcher.manifest.files.values() if e.year}, reverse=True)
     depts = sorted({e.department for e in searcher.manifest.files.values() if e.department})
-    if not years:
-        years = sorted({c.year for c in searcher.chunks if c.year}, reverse=True)
-    if not depts:
-        depts = sorted({c.department for c in searcher.chunks if c.department})
+    if not years or not depts:
+        facets = searcher.store.chunks.facets()   # the store's columns: no walk over every chunk
+        years = years or facets["years"]
+        depts = depts or facets["departments"]
     return [ALL] + [str(y) for y in years], [ALL] + depts
 
 
@@ -641,11 +641,6 @@ class IndexState:
         self._changed: list[tuple[str, str]] = []
         self._changed_at = 0.0
         self._lock = threading.Lock()
-        self._programmes: dict[tuple, list] = {}
-        for ch in searcher.chunks:
-            if ch.programme_number is not None or ch.programme:
-                self._programmes.setdefault((ch.file, ch.chapter_number, ch.programme_number, ch.programme),
-                                            []).append(ch)
 
     def context_for(self, chunk) -> tuple[str, str] | None:
         """The whole subsection around a passage; where the passage is the whole subsection,
@@ -658,8 +653,9 @@ class IndexState:
                 if section.strip() != chunk.text.strip():
                     ctx = (f"소항목 전체 보기 ({chunk.heading or '소항목'})", section)
                 else:
-                    parts = self._programmes.get((chunk.file, chunk.chapter_number, chunk.programme_number,
-                                                  chunk.programme), [])
+                    chunks = self.searcher.store.chunks
+                    parts = (chunks.get(chunks.programme_ids(chunk))
+                             if chunk.programme_number is not None or chunk.programme else [])
                     if len(parts) > 1:
                         text = "\n".join(p.text for p in sorted(parts, key=lambda p: p.start_line))
                         ctx = (f"사업 전체 보기 ({_programme_title(chunk)})", text)
