@@ -457,3 +457,22 @@ def test_viewer_renders_a_pdf_citation_on_its_page(pdf_searcher):
     page, _, _ = h.search_page("해외직접투자의 정의", app.ALL, app.ALL, "all", 3, app.VIEW_PASSAGES)
     files = re.findall(r'class="ks-open" data-file="([^"]*)"', page)
     assert files and set(files) == {PDF_FIXTURE}  # the index's name for the file, never its path
+
+
+def test_programme_view_reads_the_whole_programme_by_id(searcher):
+    """A passage that is a whole subsection expands to its programme, read from the store by id."""
+    state = app.IndexState(searcher)
+    chunks = list(searcher.chunks)
+    shown = 0
+    for c in chunks:
+        if c.programme is None:
+            continue
+        same = [x for x in chunks if (x.file, x.chapter_number, x.programme_number, x.programme)
+                == (c.file, c.chapter_number, c.programme_number, c.programme)]
+        ctx = state.context_for(c)
+        if ctx and ctx[0].startswith("사업 전체 보기"):
+            assert len(same) > 1
+            assert all(x.text.strip()[:40] in ctx[1] for x in same)
+            shown += 1
+    assert shown >= 3
+    assert app._choices(searcher)[0][1:] == [str(y) for y in searcher.store.chunks.facets()["years"]]
