@@ -465,10 +465,70 @@ def _same_fact(a: Candidate, b: Candidate) -> bool:
     return bool(la) and la.replace(" ", "") == lb.replace(" ", "")
 
 
+_SIDES = re.compile(r"^(.+?)(?:이랑|랑|하고|\s+vs\.?|\s+VS|\s+대비)\s+(.+)$")
+_SIDE_PHRASING = re.compile(r"^(?:비교|차이|각각|얼마씩|얼마|규모|예산|금액|달라|몇|명|현황|수|기준)")
+
+
+def _sides(q: Question) -> tuple[list[str], list[str]] | None:
+    """"6급 정원이랑 현원 비교", "1회 추경이랑 2회 추경": two things side by side in one year.
+    Returns each side's own words (those the other side lacks), or None."""
+    if len(q.years) >= 2 or q.previous_year:
+        return None
+    bare = re.sub(r"\([^()]*\)", " ", q.text)
+    m = _SIDES.search(bare)
+    if not m:
+        return None
+    left, right = _words(m.group(1)), _words(m.group(2))
+    def own(ws, other):
+        keep = [w for w in ws if w not in other and not _SIDE_PHRASING.match(w) and not re.fullmatch(r"\d{2,4}년?", w)
+                and (re.search(r"\d", w) or w in q.facets or any(t in w for t in q.specific))]
+        return keep
+    a, b = own(left[-3:], right), own(right[:3], left)
+    return (a, b) if a and b else None
+
+
+def _side_comparison(q: Question, sides, units, idf, passage_rank, kind: str, proper=None) -> AnswerResult | None:
+    picked = []
+    for k, words in enumerate(sides):
+        other = sides[1 - k]
+        facets = [f for f in q.facets if any(f in w for w in words) or not any(f in w for ws in sides for w in ws)]
+        specific = [t for t in q.specific if not any(t in w for w in other) or any(t in w for w in words)]
+        sq = Question(**{**q.__dict__, "facets": facets, "specific": specific})
+        cands = _candidates(sq, units, idf, passage_rank, kind, proper)
+        if q.years:
+            cands = [c for c in cands if _in_years(c, q.years)]
+        def holds(c: Candidate) -> bool:
+            ev = evidence_text(c.unit.text + " " + " ".join(h for h, _ in c.unit.cells) + " " + (c.unit.label or ""))
+            return all(evidence_text(w) in ev for w in words)
+        pool = [c for c in cands if holds(c) and c.value is not None]
+        if picked:
+            pool = [c for c in pool if c.unit.id != picked[0].unit.id or c.value.text != picked[0].value.text]
+        if not pool:
+            return None
+        picked.append(pool[0])
+    a, b = picked
+    note = None
+    if a.value.number is not None and b.value.number is not None:
+        diff = a.value.number - b.value.number
+        unit = re.sub(r"[\d,.\s△▲+-]", "", a.value.text) or ""
+        pct = f" ({diff / b.value.number * 100:+.1f}%)" if b.value.number else ""
+        note = (f"{' '.join(sides[0])} {a.value.text} − {' '.join(sides[1])} {b.value.text} = "
+                f"{'△' if diff < 0 else '+'}{abs(diff):,.0f}{unit}{pct}")
+    head = _answer(a, "comparison", items=[_item(a, kind), _item(b, kind)], note=note)
+    head.confidence = "high" if a.confidence == b.confidence == "high" else "medium"
+    head.value = f"{a.value.text} / {b.value.text}"
+    return AnswerResult(q, head)
+
+
 def _comparison(q: Question, units, idf, passage_rank, proper=None) -> AnswerResult:
     kind = "amount" if any(w in q.text for w in ("예산", "얼마", "금액", "원")) or not q.facets else "count"
     if any(w in q.text for w in ("명", "인원", "정원", "현원")):
         kind = "count"
+    sides = _sides(q)
+    if sides:
+        res = _side_comparison(q, sides, units, idf, passage_rank, kind, proper)
+        if res is not None:
+            return res
     cands = _candidates(q, units, idf, passage_rank, kind, proper)
     if not cands:
         return AnswerResult(q, None, "보고서에서 찾지 못했습니다.")
