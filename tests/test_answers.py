@@ -81,6 +81,26 @@ def test_comparison_across_two_reports(service):
     assert got == {(2023, "88,250천원", FILE_2023), (2022, "83,624천원", FILE_2022)}
 
 
+def test_comparison_of_two_things_side_by_side(service):
+    a = ask(service, "22년 의료관광 예산이랑 국제금융특구 예산 비교").answer
+    assert a["kind"] == "comparison" and a["value"] == "487,492천원 / 190,400천원"
+    assert [i["source"]["lines"] for i in a["items"]] == [[59, 59], [58, 58]]
+    assert "+297,092천원" in a["note"]
+    b = ask(service, "사경과 19년 6급 정원이랑 현원 비교하면?").answer
+    assert b["value"] == "5 / 4" and [i["source"]["lines"] for i in b["items"]] == [[32, 32], [33, 33]]
+
+
+def test_a_count_must_carry_the_asked_counter(service):
+    # the line gives the calendar's languages and months, not how many copies: not found
+    res = ask(service, "특구 홍보 달력 몇 부 찍어?")
+    assert res.answer is None
+
+
+def test_which_team_answers_from_the_programmes_team_line(service):
+    a = ask(service, "지역사회혁신계획 협치사업 운영은 사경과 어느 팀 소관이야?").answer
+    assert a["value"] == "지역협치팀" and a["source"]["file"] == FILE_2019 and a["source"]["lines"] == [201, 201]
+
+
 @pytest.mark.parametrize("q", [
     "기시와다시랑 자매결연 몇 년도에 맺었어?",        # the partner city is there, the year is not
     "의료특구 전담기관 어디에 세워?",                 # when, but not where
