@@ -14,6 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from index import config
+from index.aliases import expand_terms
 from index.config import SettingError
 from index.encoders import EncoderError
 from index.store import IndexStoreError
@@ -71,13 +72,15 @@ class SearchService:
             raise SettingError(f"알 수 없는 묶음 방식: {group_by} ({'|'.join(config.GROUP_BY)})")
         searcher = self.searcher
         f = self.filters(year=year, department=department, chapter_kind=chapter_kind, searcher=searcher)
+        _, known_depts, aliases = _known(searcher)
+        asked = expand_terms(query.text, aliases, known_depts)   # 추경 -> 추가경정예산 (corpus/aliases.txt)
         try:
             answering = answers and not group_by and searcher.answerer.available
-            hits = searcher.search(query, top_k=max(s["top_k"], ANSWER_PASSAGES) if answering else s["top_k"],
+            hits = searcher.search(Query(asked, query.notices), top_k=max(s["top_k"], ANSWER_PASSAGES) if answering else s["top_k"],
                                    mode=s["mode"], **f, file=_none(file),
                                    group_by=group_by or None, fusion=s["fusion"], dense_weight=s["dense_weight"],
                                    phrase_weight=s["phrase_weight"])
-            result = searcher.answerer.answer(query.text, hits) if answering else None
+            result = searcher.answerer.answer(asked, hits) if answering else None
         except USER_ERRORS:
             raise
         except Exception:

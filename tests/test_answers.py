@@ -90,6 +90,13 @@ def test_comparison_of_two_things_side_by_side(service):
     assert b["value"] == "5 / 4" and [i["source"]["lines"] for i in b["items"]] == [[32, 32], [33, 33]]
 
 
+def test_short_forms_from_aliases_are_read_as_the_reports_word(service):
+    # corpus/aliases.txt: 추경 = 추가경정예산
+    a = ask(service, "20년 1회 추경이랑 2회 추경 규모 비교해줘").answer
+    assert a is not None and a["value"] == "10,507백만원 / 52,119백만원"
+    assert [i["source"]["lines"] for i in a["items"]] == [[116, 116], [118, 118]]
+
+
 def test_a_count_must_carry_the_asked_counter(service):
     # the line gives the calendar's languages and months, not how many copies: not found
     res = ask(service, "특구 홍보 달력 몇 부 찍어?")
