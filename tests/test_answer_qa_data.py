@@ -1,7 +1,10 @@
-"""Checks the precise-fact answer records (a###, b###) and near-miss records
-(n###, m###) in tests/data/corpus_qa.jsonl against the report texts in corpus/.
-The b### / m### records are a second, paraphrased batch held to exactly the
-same rules as a### / n###; each prefix is numbered from 001 on its own.
+"""Checks the precise-fact answer records (a###, b###, c###) and near-miss
+records (n###, m###, o###) in tests/data/corpus_qa.jsonl against the report
+texts in corpus/.  The b### / m### records are a second, paraphrased batch and
+the c### / o### records a third, colloquial batch kept for tuning only; both
+are held to exactly the same rules as a### / n###, and each prefix is
+numbered from 001 on its own.  a/b/n/m alternate test/tune by number, while
+every c### / o### record is split "tune".
 
 Stdlib only.  Every gold quote must be an exact substring of the cited
 (1-based) line of the cited corpus file, and every gold value must occur in
@@ -59,8 +62,12 @@ def _load():
     return [json.loads(line) for line in lines if line.strip()]
 
 
-ANSWER_PREFIXES = ("a", "b")
-NEAR_MISS_PREFIXES = ("n", "m")
+ANSWER_PREFIXES = ("a", "b", "c")
+NEAR_MISS_PREFIXES = ("n", "m", "o")
+# Prefixes whose records alternate test/tune by number (odd = test).
+BALANCED_PREFIXES = ("a", "b", "n", "m")
+# Prefixes whose records are all for tuning.
+TUNE_ONLY_PREFIXES = ("c", "o")
 
 RECORDS = _load()
 ANSWERS = [r for r in RECORDS if r["qid"][0] in ANSWER_PREFIXES]
@@ -125,20 +132,41 @@ def test_second_batch_coverage():
     assert sum(1 for r in batch_m if ABSENT_YEAR_RE.search(r["query"])) >= 6
 
 
+def test_third_batch_coverage():
+    """c### / o### must stand on their own: every kind, every report."""
+    files = {p.name for p in CORPUS.glob("*.txt") if p.name not in ("userdict.txt", "aliases.txt")}
+    batch_c = [r for r in RECORDS if r["qid"][0] == "c"]
+    batch_o = [r for r in RECORDS if r["qid"][0] == "o"]
+    assert {r["kind"] for r in batch_c} == ANSWER_KINDS
+    assert {g["file"] for r in batch_c for g in r["gold"]} == files
+    assert {f for r in batch_o for f in r["topic_files"]} == files
+    assert sum(1 for r in batch_o if ABSENT_YEAR_RE.search(r["query"])) >= 6
+
+
 def test_split_balance():
-    for prefix in ANSWER_PREFIXES + NEAR_MISS_PREFIXES:
+    for prefix in BALANCED_PREFIXES:
         group = [r for r in RECORDS if r["qid"][0] == prefix]
         splits = Counter(r["split"] for r in group)
         assert abs(splits["test"] - splits["tune"]) <= 1, prefix
-    for group in (ANSWERS, NEAR_MISSES):
+    balanced_answers = [r for r in ANSWERS if r["qid"][0] in BALANCED_PREFIXES]
+    balanced_near = [r for r in NEAR_MISSES if r["qid"][0] in BALANCED_PREFIXES]
+    for group in (balanced_answers, balanced_near):
         for r in group:
             expected = "test" if _num(r["qid"]) % 2 else "tune"
             assert r["split"] == expected, r["qid"]
         splits = Counter(r["split"] for r in group)
         assert abs(splits["test"] - splits["tune"]) <= 1
     for kind in ANSWER_KINDS:
-        splits = Counter(r["split"] for r in ANSWERS if r["kind"] == kind)
+        splits = Counter(r["split"] for r in balanced_answers if r["kind"] == kind)
         assert splits["test"] >= 1 and splits["tune"] >= 1, kind
+
+
+def test_tune_only_batches():
+    for prefix in TUNE_ONLY_PREFIXES:
+        group = [r for r in RECORDS if r["qid"][0] == prefix]
+        assert group, prefix
+        bad = [r["qid"] for r in group if r["split"] != "tune"]
+        assert not bad, bad
 
 
 @pytest.mark.parametrize("rec", ANSWERS, ids=lambda r: r["qid"])
