@@ -18,13 +18,14 @@ from index.model import Unit
 from search.question import COUNTERS, FACET_EVIDENCE, Question
 
 _AMOUNT = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*(천\s*원|백만\s*원|만\s*원|억\s*원|억|원)")
-_COUNT = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)\s*(명|개소|개팀|개사|개교|개국|개월|개|회|곳|건|팀|가구|세대|호|차례|기관|종|대|권|편|점|차|시간|일간|주|박|부|장|매|쪽|층|척|그루|마리|채)(?![가-힣]{0,0}[원])")
+_COUNT = re.compile(r"(?<![\d.,])\(?(\d{1,3}(?:,\d{3})+|\d+)\)?\s*(명|주년|위권|위|개소|개팀|개사|개교|개국|개월|개|회|곳|건|팀|가구|세대|호|차례|기관|종|대|권|편|점|차|시간|일간|주|박|부|장|매|쪽|층|척|그루|마리|채)(?![가-힣]{0,0}[원])")
 _RATE = re.compile(r"(?<![\d.])\d+(?:\.\d+)?\s*%")
 _DATE = re.compile(
     r"(?:20\d{2}\s*[.년]\s*\d{1,2}\s*[.월]?(?:\s*\d{1,2}\s*[.일]?)?|['`‘’]\d{2}\s*\.\s*\d{1,2}\s*\.?(?:\s*\d{1,2}\s*\.?)?"
     r"|\d{1,2}\s*\.?\s*[~∼-]\s*\d{1,2}\s*월(?:중|경|초|말|까지)?"   # "7. ~ 12월", "2. ~ 6월중"
     r"|\d{1,2}\s*월\s*(?:\d{1,2}\s*일)?(?:\s*[~∼-]\s*\d{1,2}\s*월?\s*(?:\d{1,2}\s*일)?)?(?:중|경|초|말|까지|부터)?"
-    r"|[상하]반기|연중|\d\s*분기|\d{1,2}\.\s*\d{1,2}\.\s*[~∼-]\s*\d{1,2}\.\s*\d{1,2}\.?)")
+    r"|[상하]반기|연중|\d\s*분기|\d{1,2}\.\s*\d{1,2}\.\s*[~∼-]\s*\d{1,2}\.\s*\d{1,2}\.?"
+    r"|(?<![\d.,])(?:1[0-2]|0?[1-9])\.\s?(?:3[01]|[12]\d|0?[1-9])\.(?![\d,]))")   # "(7.5.)", "3.9."
 _LIST_SPLIT = re.compile(r"\s*[,、ㆍ]\s*")
 _MONEY_HEADER = re.compile(r"예산|금액|액|사업비|비용|감|계")
 _CURRENCY = re.compile(r"원|달러|엔|유로|위안")
@@ -162,10 +163,41 @@ def counter_ok(value: str, counter: str | None) -> bool:
     return re.search(rf"\d\s*(?:{allowed})$", value) is not None
 
 
+_FUND_LABEL = {"국": "국비|국고|국", "시": "시비|시", "구": "구비|구"}
+
+
+def fund_values(unit: Unit, text: str, fund: str, offset: int = 0, header: str | None = None,
+                year: int | None = None) -> list[Value]:
+    """The share of one funding source in "총477,250천원(국 82,550, 시 130,300, 구비 264,400)"."""
+    pat = re.compile(rf"(?:(?<=[(\s,·])|^)(?:{_FUND_LABEL[fund]})\s*:?\s*(\d[\d,]*)(?:\s*(천\s*원|백만\s*원|억\s*원|원))?")
+    money = re.search(r"천\s*원|백만\s*원|억\s*원", text)
+    scale = (money.group(0).replace(" ", "") if money else None) or unit.unit or ""
+    out = []
+    for m in pat.finditer(text):
+        out.append(Value(m.group(1) + (m.group(2) or scale).replace(" ", ""), offset + m.start(1), offset + m.end(1),
+                         year=year, number=number_of(m.group(1)), header=header))
+    return out
+
+
 def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None = None,
-              words: list[str] = (), proper=None, person: bool = False) -> list[Value]:
+              words: list[str] = (), proper=None, person: bool = False, fund: str | None = None) -> list[Value]:
     """Values of the asked kind in a unit: regex over a line, the fitting cells of a row.
-    ``words``: the question's own words (pick cells; a name must add to them)."""
+    ``words``: the question's own words (pick cells; a name must add to them); ``fund``: only
+    the share of that funding source (국, 시, 구)."""
+    if fund and kind in ("amount", "comparison"):
+        if unit.kind != "row":
+            found = fund_values(unit, unit.text, fund)
+        else:
+            found = []
+            for (header, cell), year in zip(unit.cells, unit.cell_years or [None] * len(unit.cells)):
+                if _MONEY_HEADER.search(header.replace(" ", "")):
+                    at = unit.text.find(f"{header} {cell}")
+                    found += fund_values(unit, cell, fund, at + len(header) + 1 if at >= 0 else 0, header, year)
+        years = unit.fact_years
+        for v in found:
+            if v.year is None:
+                v.year = years[-1] if len(years) == 1 else (unit.year if unit.year in years else (years[-1] if years else None))
+        return found
     if unit.kind == "row":
         return _cell_values(unit, kind, facets, counter, words, proper, person)
     text = unit.text
@@ -231,7 +263,8 @@ def _cell_values(unit: Unit, kind: str, facets: list[str], counter: str | None =
             ok = numeric and (money or weak) and not _RATE_HEADER.search(h) and not re.match(r"^\(.*\)$", raw)
             text = raw if re.search(r"원", raw) else f"{raw.split('(')[0].strip()}{unit.unit or ''}"
         elif kind == "count":
-            counted = bool(_COUNT_HEADER.search(h + (unit.label or "") + (unit.section or "") + (unit.unit or "")))
+            counted = bool(_COUNT_HEADER.search(h + (unit.label or "") + (unit.section or "") + (unit.unit or ""))
+                           or _COUNT.match(raw))   # "153개 주요사업": the cell carries its own counter
             ok = numeric and counted and not _RATE_HEADER.search(h) and not (unit.unit or "").endswith("원")
             if ok and counter and re.search(r"[가-힣]$", raw):
                 ok = counter_ok(raw, counter)
@@ -271,7 +304,10 @@ def _coverage(q: Question, evidence: str, idf: dict[str, float]) -> tuple[float,
     if not q.specific:
         return 1.0, []
     total = sum(idf.get(t, 1.0) for t in q.specific)
-    missing = [t for t in q.specific if t not in evidence]
+    # a compound ("투자심사") is there when its parts are ("투자 사업 심사")
+    missing = [t for t in q.specific if t not in evidence
+               and not any(t[:i] in q.specific and t[i:] in q.specific and t[:i] in evidence and t[i:] in evidence
+                           for i in range(1, len(t)))]
     got = total - sum(idf.get(t, 1.0) for t in missing)
     return (got / total if total else 0.0), missing
 
@@ -298,7 +334,7 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
                                  if u.kind == "row" else u.text + " " + (u.section or ""))
         if any(not re.search(FACET_EVIDENCE.get(f, re.escape(f)), facet_ev) for f in q.facets):
             continue
-        vals = values_of(u, kind, q.facets, q.counter, _words(q.text) + q.terms, proper, "누구" in q.text)
+        vals = values_of(u, kind, q.facets, q.counter, _words(q.text) + q.terms, proper, "누구" in q.text, q.fund)
         if u.kind == "line" and vals:
             vals = [v for v in vals if _clause_holds(u.text, v, q.specific)]
         if kind != "topic" and not vals:

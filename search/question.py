@@ -30,7 +30,7 @@ _KIND_PATTERNS: list[tuple[str, re.Pattern]] = [
 ]
 
 # The counter a count question names ("몇 명") and the counters a value may carry for it.
-COUNTERS = {"군데": "군데|곳|개소|개", "기관": "기관|개소|개|곳", "개국": "개국|개|국", "명": "명|인", "개": "개|개소|개사|개교|개국|종|건", "회": "회|번|차례|차", "번": "회|번|차례|차",
+COUNTERS = {"군데": "군데|곳|개소|개", "위": "위|위권", "위권": "위권|위", "기관": "기관|개소|개|곳", "개국": "개국|개|국", "명": "명|인", "개": "개|개소|개사|개교|개국|개팀|종|건", "회": "회|번|차례|차", "번": "회|번|차례|차",
             "곳": "곳|개소|개", "건": "건", "팀": "팀|개팀", "개소": "개소|곳|개", "가구": "가구|세대", "세대": "세대|가구"}
 _ASKED_COUNTER = re.compile(r"몇\s*(명|개소|개|회|번|곳|건|팀|가구|세대)")
 # Any other counter a count question names ("몇 부", "몇 장", "몇 대"): the value must carry it.
@@ -48,6 +48,8 @@ _GENERIC = set("""
 비교 차이 대비 증감 증가 감소 늘 줄 변화 달라지 전체 총 모두 전부 다 각 각각 대략 약
 비율 률 율 퍼센트 프로 목록 종류 장소 위치 주소 이름 명칭 기관 도시
 정도 돈 소관 맡 들어가 들 쓰 써 나오 나와 하나 대략 대충 혹시 그거 거기 여기 얘기 쪽
+배정 예산표 단위사업 단위 합치 합 실제 실제로 지금 지금까지 잡히 국비 시비 구비 국고 서울시비
+며칠 그때 당시 언제쯤
 언 vs VS
 """.split())
 
@@ -63,6 +65,17 @@ FACET_EVIDENCE = {"예산": "예산|소요|사업비|금액|액", "예산액": "
                   "집행률": "집행", "집행율": "집행", "전년도": "전년", "증감": "증|감"}
 
 _ASKS_TEAM = re.compile(r"(?:어느|무슨|어떤|어디|담당|소관)\s*팀|팀\s*(?:이|은|는)?\s*(?:어디|어느|누구|맡|담당)|담당\s*부서|소관\s*부서")
+_FUNDS = [("국", re.compile(r"국비|국고|국가\s*(?:돈|예산|지원)|정부\s*(?:돈|예산|지원)")),
+          ("시", re.compile(r"시비|서울시\s*(?:돈|예산|지원|부담|에서)|시\s*예산|시\s*돈")),
+          ("구", re.compile(r"구비|구\s*예산\s*(?:으로|에서)|구\s*돈|자체\s*(?:예산|재원)"))]
+_TOTAL = re.compile(r"전부\s*합|다\s*합치|합치면|전체\s*(?:예산|금액)|총\s*(?:예산|액)|예산\s*(?:전부|전체|총)")
+
+
+def _fund(text: str) -> str | None:
+    found = [k for k, pat in _FUNDS if pat.search(text)]
+    return found[0] if len(found) == 1 else None
+
+
 _SHORT_YEAR_Q = re.compile(r"(?<![\d])(\d{2})\s*년(?!\s*\d)|['`‘’](\d{2})(?!\d)")
 
 
@@ -80,6 +93,8 @@ class Question:
     previous_year: bool = False                 # "작년보다", "전년 대비": compare with the year before
     absent: list[str] = field(default_factory=list)     # specific terms no report holds (phrasing: "사람", "vs")
     asks_team: bool = False                     # "어느 팀이 맡아?": the programme's team line answers
+    fund: str | None = None                     # "국", "시", "구": the funding share asked (국비, 서울시 돈, 구비)
+    total: bool = False                         # "전부 합치면", "전체 예산": the 계 row
 
     @property
     def kind_label(self) -> str:
@@ -97,15 +112,21 @@ def question_years(text: str) -> list[int]:
     return sorted(y for y in ys if 2000 <= y <= date.today().year + 5)
 
 
+# The question word itself outranks the nouns around it: "5월 말까지 쓴 돈 얼마야" asks an
+# amount, "사업들 총 금액 얼마야" an amount, not a date or a list.
+_ASKS_AMOUNT = re.compile(r"얼마|금액|비용")
+_ASKS_WHEN = re.compile(r"언제|며칠|몇\s*월|날짜|몇\s*일에")
+
+
 def asked_kind(text: str) -> str:
     if len(question_years(text)) >= 2:
         return "comparison"
-    for kind, pat in _KIND_PATTERNS:
-        if pat.search(text):
-            if kind == "comparison" and not _compares(text):
-                continue
-            return kind
-    return "topic"
+    first = next((k for k, pat in _KIND_PATTERNS if pat.search(text)
+                  and (k != "comparison" or _compares(text))), "topic")
+    if first in ("list", "date", "place") and _ASKS_AMOUNT.search(text) and not _ASKS_WHEN.search(text) \
+            and not re.search(r"얼마나\s*(?:걸|오래|자주|많이\s*(?:왔|참여|모였))", text):
+        return "amount"
+    return first
 
 
 def _compares(text: str) -> bool:
@@ -150,6 +171,8 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
     # a measure word inside a name ("시민참여예산") is the name's, not the asked measure
     facets = [t for t in terms if t in FACETS and not any(t in d for d in named)
               and not any(t != x and t in x for x in specific)]
+    if _TOTAL.search(text) and "총액" not in facets:
+        facets.append("총액")
     m = _ASKED_COUNTER.search(bare)
     counter = m.group(1) if m else None
     if counter is None and kind == "count":
@@ -157,4 +180,4 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
         counter = m2.group(1) if m2 and m2.group(1) not in _NOT_COUNTER else None
     return Question(text=text, kind=kind, years=years, departments=depts, chapter_kind=chapter_kind,
                     terms=terms, specific=specific, facets=facets, previous_year=previous,
-                    counter=counter, asks_team=bool(_ASKS_TEAM.search(bare)))
+                    counter=counter, fund=_fund(text), total=bool(_TOTAL.search(text)), asks_team=bool(_ASKS_TEAM.search(bare)))
