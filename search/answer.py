@@ -223,8 +223,12 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
             i = text.index(":")
             rest = text[i + 1:].strip()
             head = text[:i].lstrip("-○ㅇ·□※ ").strip()
-            ok = (kind != "place" or (is_place(rest, words, proper, person) and not _NOT_PLACE_LABEL.fullmatch(
-                re.sub(r"\s", "", head)))) and (kind != "list" or is_list_value(rest))
+            label = re.sub(r"\s", "", head)
+            # "누구 대상이야" and "- 대 상: 구민 및 관내 직장인": the line's label is the asked word
+            asked_label = kind == "place" and len(label) >= 2 and any(label == w for w in words)
+            ok = asked_label or ((kind != "place" or (is_place(rest, words, proper, person)
+                                                      and not _NOT_PLACE_LABEL.fullmatch(label)))
+                                 and (kind != "list" or is_list_value(rest)))
             if rest and ok:
                 s = text.index(rest, i)
                 found.append(Value(rest, s, s + len(rest)))
@@ -409,6 +413,9 @@ def _item(c: Candidate, kind: str) -> AnswerItem:
                       span=(v.start, v.end) if v and v.start >= 0 else None)
 
 
+_SEVERAL = re.compile(r"(언제|어디|누구|뭐|몇)\s*\1")
+
+
 def _answer(c: Candidate, kind: str, **kw) -> Answer:
     it = _item(c, kind)
     return Answer(text=it.text, value=it.value, kind=kind, unit=it.unit, confidence=it.confidence,
@@ -449,7 +456,7 @@ def choose(q: Question, units: list[Unit], idf: dict[str, float],
             return AnswerResult(q, None, f"{ys}년 {topic_label(q)} 자료가 없습니다"
                                 + (f" ({topic_label(q)}이(가) 있는 연도: {', '.join(map(str, have))})" if have else ""))
         best = fit[0]
-        return AnswerResult(q, _answer(best, kind))
+        return AnswerResult(q, _all_values(q, _answer(best, kind), best, kind))
     best = cands[0]
     # Several years answer it: the latest first, the others as items (same label or line shape).
     same = [c for c in cands if c.score >= best.score - 0.75 and c.value is not None and c.value.year
@@ -461,7 +468,17 @@ def choose(q: Question, units: list[Unit], idf: dict[str, float],
         years = sorted(by_year, reverse=True)
         head = by_year[years[0]]
         return AnswerResult(q, _answer(head, kind, items=[_item(by_year[y], kind) for y in years]))
-    return AnswerResult(q, _answer(best, kind))
+    return AnswerResult(q, _all_values(q, _answer(best, kind), best, kind))
+
+
+def _all_values(q: Question, a: Answer, c: Candidate, kind: str) -> Answer:
+    """"언제언제 했어?": every value of the kind in the chosen line, not the first."""
+    if not _SEVERAL.search(q.text) or c.unit.kind != "line":
+        return a
+    vals = values_of(c.unit, kind, q.facets, q.counter, _words(q.text) + q.terms)
+    if len(vals) > 1:
+        a.value = ", ".join(v.text for v in vals)
+    return a
 
 
 _TEAM_LINE = re.compile(r"(?:^|\s)([가-힣A-Za-z]{1,12}팀)\s*$")

@@ -76,7 +76,7 @@ def _fund(text: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-_SHORT_YEAR_Q = re.compile(r"(?<![\d])(\d{2})\s*년(?!\s*\d)|['`‘’](\d{2})(?!\d)")
+_SHORT_YEAR_Q = re.compile(r"(?<![\d])(\d{2})\s*년(?!\s*\d+\s*개월)|['`‘’](\d{2})(?!\d)")
 
 
 @dataclass
