@@ -20,7 +20,7 @@ KIND_LABELS = {"amount": "금액", "count": "수", "date": "일정·기간", "pl
 
 # Order matters: the first pattern that matches decides (a comparison of amounts is a comparison).
 _KIND_PATTERNS: list[tuple[str, re.Pattern]] = [
-    ("comparison", re.compile(r"보다|대비|비교|차이|증감|늘었|줄었|늘어|줄어|증가|감소|변화|달라|vs|VS|각각|얼마씩")),
+    ("comparison", re.compile(r"보다|대비|비교|차이|증감|늘었|줄었|늘어|줄어|증가|감소|변화|달라|vs|VS|각각|얼마씩|[명개건회]씩|둘\s*다|어느\s*쪽")),
     ("rate", re.compile(r"%|퍼센트|몇\s*프로|[률율](?:은|는|이|가|이야|\?|$|\s)|비율|비중")),
     ("list", re.compile(r"어떤\s*사업들?|무슨\s*사업들?|사업\s*(?:목록|들|뭐뭐|전부|다|모두)|사업.{0,6}(?:뭐야|뭐|뭔지|알려)|뭐뭐|어디어디|목록|종류|뭐\s*있|뭐가\s*있|어떤\s*것들|어떤.{0,12}있(?:어|나|니|는지|지)|항목")),
     ("date", re.compile(r"언제|몇\s*월|며칠|몇\s*년도|몇\s*일에|날짜|시기|일정|기간|개최일|기한|마감|부터|까지")),
@@ -133,6 +133,8 @@ def _compares(text: str) -> bool:
     """"작년보다 얼마 늘었어", "22년이랑 23년 비교": two years or a change asked for."""
     if len(question_years(text)) >= 2:
         return True
+    if re.search(r"(?:이랑|랑|하고)\s", text) and re.search(r"각각|씩|둘\s*다|어느\s*쪽", text):
+        return True   # "정원이랑 현원 몇 명씩", "A랑 B 둘 다"
     return bool(re.search(r"보다|대비|비교|차이|늘었|줄었|늘어|줄어|증가|감소|증감|변화|달라", text))
 
 
