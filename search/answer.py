@@ -316,9 +316,21 @@ def _coverage(q: Question, evidence: str, idf: dict[str, float]) -> tuple[float,
     return (got / total if total else 0.0), missing
 
 
+_PART = re.compile(r"(?:팀|인|명|회|개|곳|건|가구|세대|기관|개소|업체|단체)\s*당|따로|단독|별도|만\s*(?:의\s*)?(?:예산|비용|금액|돈)")
+
+
 def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
                 passage_rank: dict[str, int], kind: str, proper=None) -> list[Candidate]:
     out = []
+    # A programme's budget line (소요예산) is the budget of everything the programme's lines say:
+    # "무중력지대 만드는 데 얼마" is answered by the 소요예산 of the programme that builds it.
+    # Not for a part of a programme ("컨퍼런스만 따로", "팀당 지원금"): its total does not answer that.
+    whole: dict[tuple, str] = {}
+    if kind in ("amount", "comparison") and not _PART.search(q.text):
+        for u in units:
+            whole.setdefault((u.file, u.programme), [])
+            whole[(u.file, u.programme)].append(u.text)
+        whole = {k: evidence_text(" ".join(v)) for k, v in whole.items()}
     # the question's most specific term(s) may never be the one left out ("선포식 언제" is not
     # answered by another date of the same programme)
     present = [t for t in q.specific if t not in q.absent]
@@ -329,6 +341,9 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
             continue
         own = evidence_text(u.text)
         ev = own + "|" + evidence_text(u.context)
+        budget_line = whole and u.programme and "소요" in (u.section or "") and u.kind == "line"
+        if budget_line:
+            ev += "|" + whole.get((u.file, u.programme), "")
         covered, missing = _coverage(q, ev, idf)
         found = len(q.specific) - len(missing)
         if missing and not (len(missing) == 1 and found >= 2 and missing[0] not in rarest):
