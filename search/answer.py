@@ -179,6 +179,18 @@ def fund_values(unit: Unit, text: str, fund: str, offset: int = 0, header: str |
     return out
 
 
+def labelled_values(unit: Unit, words: list[str]) -> list[Value]:
+    """Numbers written right after one of ``words`` in a line, with the line's money scale."""
+    money = re.search(r"천\s*원|백만\s*원|억\s*원", unit.text)
+    scale = (money.group(0).replace(" ", "") if money else None) or unit.unit or ""
+    out = []
+    for w in words:
+        for m in re.finditer(rf"{re.escape(w)}\s*:?\s*(\d[\d,]*)(\s*(?:천\s*원|백만\s*원|억\s*원|원|명|개|건|회))?", unit.text):
+            out.append(Value(m.group(1) + (m.group(2) or scale).replace(" ", ""), m.start(1), m.end(1),
+                             number=number_of(m.group(1)), year=unit.fact_years[-1] if unit.fact_years else unit.year))
+    return out
+
+
 def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None = None,
               words: list[str] = (), proper=None, person: bool = False, fund: str | None = None) -> list[Value]:
     """Values of the asked kind in a unit: regex over a line, the fitting cells of a row.
@@ -549,7 +561,7 @@ def _sides(q: Question) -> tuple[list[str], list[str]] | None:
     left, right = _words(m.group(1)), _words(m.group(2))
     def own(ws, other):
         keep = [w for w in ws if w not in other and not _SIDE_PHRASING.match(w) and not re.fullmatch(r"\d{2,4}년?", w)
-                and (re.search(r"\d", w) or w in q.facets or any(t in w for t in q.specific))]
+                and (re.search(r"\d", w) or w in q.facets or any(t in w.lower() for t in q.specific))]
         return keep
     a, b = own(left[-3:], right), own(right[:3], left)
     return (a, b) if a and b else None
@@ -560,15 +572,23 @@ def _side_comparison(q: Question, sides, units, idf, passage_rank, kind: str, pr
     for k, words in enumerate(sides):
         other = sides[1 - k]
         facets = [f for f in q.facets if any(f in w for w in words) or not any(f in w for ws in sides for w in ws)]
-        specific = [t for t in q.specific if not any(t in w for w in other) or any(t in w for w in words)]
+        specific = [t for t in q.specific if not any(t in w.lower() for w in other)
+                    or any(t in w.lower() for w in words)]
         sq = Question(**{**q.__dict__, "facets": facets, "specific": specific})
         cands = _candidates(sq, units, idf, passage_rank, kind, proper)
         if q.years:
             cands = [c for c in cands if _in_years(c, q.years)]
         def holds(c: Candidate) -> bool:
-            ev = evidence_text(c.unit.text + " " + " ".join(h for h, _ in c.unit.cells) + " " + (c.unit.label or ""))
+            ev = evidence_text(" ".join([c.unit.text, c.unit.context, c.unit.label or ""]
+                                        + [h for h, _ in c.unit.cells]))
             return all(evidence_text(w) in ev for w in words)
         pool = [c for c in cands if holds(c) and c.value is not None]
+        # "(일반회계 47,094, 특별회계 5,025)": the number right after the side's own word
+        for c in pool:
+            if c.unit.kind == "line":
+                near = labelled_values(c.unit, words)
+                if near:
+                    c.value = near[0]
         if picked:
             pool = [c for c in pool if c.unit.id != picked[0].unit.id or c.value.text != picked[0].value.text]
         if not pool:
