@@ -55,6 +55,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     progress = sys.stderr.isatty() and not args.quiet
     try:
+        args.workers, args.device = config.validate_workers(args.workers), config.validate_device(args.device)
+        config.device_precision(args.device, args.precision)   # before any model or index is touched
         if args.remove:
             if args.paths:
                 raise UserError("--remove 와 색인할 PATH 는 함께 쓸 수 없습니다 (따로 실행하세요)")
@@ -62,10 +64,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         else:
             # no PATH: every folder the index remembers (corpus for a new index)
             report = build(args.paths, args.index_dir, model=args.model, userdict=args.userdict, progress=progress,
-                           precision=args.precision,
+                           precision=args.precision, workers=args.workers, device=args.device,
                            log=lambda m: print(m, file=sys.stderr),
                            backend=args.backend or ("milvus" if args.uri else None))
-    except (IndexStoreError, EncoderError) as exc:
+    except (IndexStoreError, EncoderError, config.SettingError) as exc:
         raise UserError(str(exc)) from None
     _print_skipped(report.skipped)
     for label, names in (("추가", report.added), ("변경", report.changed), ("삭제", report.removed)):
@@ -340,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--userdict", default=None, help="사용자 사전 (기본: 폴더의 userdict.txt)")
     i.add_argument("--precision", choices=["int8", "fp32"], default=None,
                    help=f"기본 모델의 임베딩 정밀도 (기본: {DEFAULT_PRECISION}; fp32는 torch, 느리지만 원본 그대로)")
+    i.add_argument("--workers", default=None, metavar="N",
+                   help=f"파일 읽기·분석을 나눠 할 프로세스 수 (기본 {config.DEFAULT_WORKERS}; 색인 결과는 같음)")
+    i.add_argument("--device", default=None, metavar="cpu|cuda",
+                   help=f"임베딩 장치 (기본 {config.DEFAULT_DEVICE}; cuda는 fp32 torch로 GPU에서 계산)")
     i.add_argument("-q", "--quiet", action="store_true", help="진행 막대 숨김")
     _add_backend_options(i, index=True)
     i.set_defaults(func=cmd_index)

@@ -82,9 +82,14 @@ def bench_index(tmp: Path) -> Path:
     t = time.perf_counter()
     build([CORPUS], idx)
     warm = time.perf_counter() - t
+    shutil.rmtree(idx)
+    t = time.perf_counter()
+    build([CORPUS], idx, workers=2)   # the same index (tests/test_build_workers.py)
+    warm2 = time.perf_counter() - t
     print(f"model export (first use only) + load: {export_s:.1f} s")
     print(f"index corpus/ cold (empty embedding cache): {cold:.1f} s  ({rep.chunks} chunks, {rep.embedded} embedded)")
-    print(f"index corpus/ warm (new index dir, cached embeddings): {warm:.1f} s")
+    print(f"index corpus/ warm (new index dir, cached embeddings): {warm:.1f} s; "
+          f"with --workers 2 (read, parse, kiwi in 2 processes): {warm2:.1f} s")
     print(f"index corpus/ again, nothing changed: {noop:.2f} s")
     return idx
 

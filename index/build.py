@@ -15,16 +15,16 @@ import numpy as np
 
 from index import config
 from index.config import DEFAULT_MODEL
-from index.documents import collect_files, file_hash, load_document
+from index.documents import collect_files, file_hash
 from index.files import stat_key
 from index.model import Chunk, Skipped
-from index.models import ModelRegistry
-from index.readers import ReadError
+from index.models import ModelRegistry, require_device
 from index.roots import absolute, entry_path, file_id as root_file_id, is_excluded, new_root, owner, roots_of, under
 from index.store import FileEntry, IndexStoreError, Manifest, open_writer
 from index.store.manifest import parse_manifest
 from index.textnorm import display_name
 from index.tokens import KoreanTokenizer, TokenizerConfig, config_with_userdict, term_pairs
+from index.workers import FileLoader
 
 # Bump when parsing or chunking changes what an unchanged file yields: forces a full re-index.
 PIPELINE_VERSION = 8
@@ -58,11 +58,14 @@ class BuildReport:
             + "".join(f"\n알림: {n}" for n in self.notices)
 
 
-def make_encoder(model: str | None, models: ModelRegistry | None = None, precision: str | None = None):
-    """The registry's encoder for ``model``, or None for a BM25-only index (``--model none``)."""
+def make_encoder(model: str | None, models: ModelRegistry | None = None, precision: str | None = None,
+                 device: str | None = None):
+    """The registry's encoder for ``model`` on ``device``, or None for a BM25-only index (``--model none``).
+    ``config.SettingError`` when the device is not there (``--device cuda`` without CUDA)."""
     if config.is_no_model(model):
         return None
-    return (models or ModelRegistry()).encoder(model, precision)
+    require_device(device or config.DEFAULT_DEVICE)
+    return (models or ModelRegistry()).encoder(model, precision, device)
 
 
 def embed(encoder, texts: list[str], progress: bool, skip: set[int] = frozenset()) -> tuple[np.ndarray, int]:
@@ -92,7 +95,7 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
           log: Callable[[str], None] = lambda s: None, fail_after: str | None = None,
           models: ModelRegistry | None = None, wait: float | None = None,
           backend: str | None = None, on_file: Callable[[int, int, str], None] | None = None,
-          precision: str | None = None) -> BuildReport:
+          precision: str | None = None, workers: int | None = None, device: str | None = None) -> BuildReport:
     """Index report files under ``paths`` into ``index_dir``, incrementally, keeping every other source.
 
     The index remembers its sources (``Manifest.roots``, see ``index.roots``). Indexing PATH adds
@@ -109,13 +112,19 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
     ``backend`` names the storage engine of a new index (``index.store.BACKENDS``; default local).
     ``on_file(done, total, name)`` is called as files are read (the app's progress bar).
     ``precision`` ("int8" or "fp32", default ``config.DEFAULT_PRECISION``) is the encoder's.
+    ``workers`` > 1 reads, parses, chunks and kiwi-analyses the added and changed files in that many
+    processes (``index.workers``); the index is the same as with one. ``device`` ("cpu" or "cuda")
+    is where the encoder runs; cuda means the fp32 torch path. Bad values: ``config.SettingError``.
     """
     index_dir = Path(index_dir)
     models = models or ModelRegistry()
     report = BuildReport()
-    encoder = make_encoder(model, models, precision or _recorded_precision(index_dir, model))
+    workers, device = config.validate_workers(workers), config.validate_device(device)
+    precision = config.device_precision(device, precision)
+    encoder = make_encoder(model, models, precision or _recorded_precision(index_dir, model), device)
 
-    with open_writer(index_dir, backend=backend, wait=wait, fail_after=fail_after) as writer:
+    with open_writer(index_dir, backend=backend, wait=wait, fail_after=fail_after) as writer, \
+            FileLoader(workers) as loader:
         prev: Manifest | None = writer.previous       # its roots count even when it must be rebuilt
         roots = roots_of(prev)
         excluded = list(prev.excluded) if prev is not None else []
@@ -162,6 +171,9 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
                 if p is None or not any(under(p, s) for s in scan):
                     manifest.files[name] = entry
         docs: list = []   # (name, document) of added or changed files
+        hashes: dict[Path, str] = {}
+        if workers > 1:
+            loader.prefetch(_to_read(files, roots, old, excluded, given, hashes), tok_config)
         iterator = files
         if progress:
             from tqdm import tqdm
@@ -169,8 +181,7 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
             iterator = tqdm(files, desc="읽기", unit="파일")
         for done, f in enumerate(iterator):
             fa = absolute(f)
-            r = owner(fa, roots)
-            name = root_file_id(fa, r) if r is not None else fa.as_posix().lstrip("/")
+            name = _file_name(fa, roots)
             if on_file is not None:
                 on_file(done, len(files), name)
             if is_excluded(fa, excluded, given):
@@ -185,7 +196,7 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
             try:
                 size, mtime = stat_key(f)
                 same_stat = prev_entry is not None and prev_entry.hash and (prev_entry.size, prev_entry.mtime_ns) == (size, mtime)
-                h = prev_entry.hash if same_stat else file_hash(f)
+                h = prev_entry.hash if same_stat else hashes.pop(f, None) or file_hash(f)
             except OSError as exc:
                 report.skipped.append(Skipped(file=str(f), reason=f"cannot read: {exc.strerror}"))
                 continue
@@ -193,13 +204,9 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
                 manifest.files[name] = FileEntry(**{**prev_entry.__dict__, "path": str(fa), "size": size, "mtime_ns": mtime})
                 report.unchanged.append(name)
                 continue
-            try:
-                doc = load_document(f, name=name)
-            except ReadError as exc:
-                report.skipped.append(Skipped(file=str(f), reason=str(exc)))
-                continue
-            except Exception as exc:  # one broken file must not stop the corpus
-                report.skipped.append(Skipped(file=str(f), reason=f"unreadable ({type(exc).__name__}: {exc})"))
+            doc, why = loader.load(f, name)
+            if doc is None:
+                report.skipped.append(Skipped(file=str(f), reason=why))
                 continue
             report.notices.extend(f"{display_name(name)}: {n}" for n in doc.notices)
             docs.append((name, doc))
@@ -213,6 +220,9 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
             else:
                 report.added.append(name)
                 report.why[name] = "전체 재색인" if prev is not None and name in prev.files else "새 파일"
+        loader.close()
+        if loader.summary(len(docs)):
+            log(loader.summary(len(docs)))
         if prev is not None:
             report.removed = sorted(set(prev.files) - set(manifest.files))
             for name in report.removed:
@@ -250,7 +260,8 @@ def build(paths: list[str | Path], index_dir: str | Path, *, model: str | None =
                     word_only.update(range(at + d.dense_chunks, at + len(d.chunks)))
                 at += len(d.chunks)
             fresh, report.embedded = embed(encoder, [c.index_text for c in new_chunks], progress, skip=word_only)
-        terms, pairs = analyse(models.tokenizer(tok_config), new_chunks) if new_chunks else ([], [])
+        terms, pairs = loader.analysis([name for name, _ in docs]) \
+            or (analyse(models.tokenizer(tok_config), new_chunks) if new_chunks else ([], []))
         at = 0
         for name, d in docs:
             n = len(d.chunks)
@@ -335,6 +346,35 @@ def file_id(path: Path, root: Path) -> str:
     """A file's id under a single folder ``root`` (kept for callers without roots)."""
     p = absolute(path)
     return p.relative_to(root).as_posix() if under(p, Path(root)) else p.as_posix().lstrip("/")
+
+
+def _file_name(fa: Path, roots) -> str:
+    """The id of the file at absolute path ``fa``: its path under the root that holds it."""
+    r = owner(fa, roots)
+    return root_file_id(fa, r) if r is not None else fa.as_posix().lstrip("/")
+
+
+def _to_read(files: list[Path], roots, old: Manifest | None, excluded: list[str], given: list[Path],
+             hashes: dict[Path, str]) -> list[tuple[Path, str]]:
+    """(path, id) of the files the build loop will read (added or changed), for the worker processes
+    to start on; what they hash is left in ``hashes``. The loop still decides each file itself."""
+    jobs = []
+    for f in files:
+        fa = absolute(f)
+        name = _file_name(fa, roots)
+        prev_entry = old.files.get(name) if old else None
+        if is_excluded(fa, excluded, given):
+            continue
+        try:
+            size, mtime = stat_key(f)
+            if prev_entry is not None and prev_entry.hash and (prev_entry.size, prev_entry.mtime_ns) == (size, mtime):
+                continue
+            h = hashes[f] = file_hash(f)
+        except OSError:
+            continue
+        if prev_entry is None or prev_entry.hash != h:
+            jobs.append((f, name))
+    return jobs
 
 
 def analyse(tokenizer: KoreanTokenizer, chunks: list[Chunk]) -> tuple[list[list[str]], list[list[str]]]:

@@ -31,6 +31,15 @@ if DATA_DIR:
     DEFAULT_INDEX_DIR = _os.path.join(DATA_DIR, "index")
     DEFAULT_CORPUS_DIR = _os.path.join(DATA_DIR, "reports")
 
+# ---- building the index (kosearch index --workers N --device cpu|cuda) ---------------------
+# Worker processes that read, parse, chunk and kiwi-analyse changed files (index/workers.py);
+# 1: all in the main process, as before. The one writer and the one encoder stay in the main process.
+DEFAULT_WORKERS = 1
+MAX_WORKERS_PER_CPU = 4                                # --workers above cpu_count * this is a mistake
+# Where the encoder runs. The int8 ONNX path is CPU-only, so "cuda" means the fp32 torch path.
+DEVICES = ("cpu", "cuda")
+DEFAULT_DEVICE = "cpu"
+
 # ---- queries and results -------------------------------------------------------------------
 MAX_QUERY_CHARS = 300
 TOP_K_MIN, TOP_K_MAX = 1, 50                           # everywhere: CLI, batch, API, app
@@ -258,6 +267,45 @@ def _shown(value, limit: int = 40) -> str:
 
 def is_no_model(model: str | None) -> bool:
     return model is None or model.strip().lower() in NO_MODEL
+
+
+def validate_workers(value) -> int:
+    """``--workers``: an int in 1..cpu_count * MAX_WORKERS_PER_CPU; None is the default."""
+    if value is None:
+        return DEFAULT_WORKERS
+    top = (_os.cpu_count() or 1) * MAX_WORKERS_PER_CPU
+    bad = SettingError(f"--workers(작업 프로세스 수)는 1에서 {top} 사이의 정수여야 합니다 (받은 값: {_shown(value)}).")
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise bad
+    try:
+        n = int(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise bad from None
+    if not 1 <= n <= top:
+        raise bad
+    return n
+
+
+def validate_device(value) -> str:
+    """``--device``: cpu or cuda; None is the default."""
+    if value is None:
+        return DEFAULT_DEVICE
+    device = str(value).strip().lower()
+    if device not in DEVICES:
+        raise SettingError(f"--device(임베딩 장치)는 {' 또는 '.join(DEVICES)} 여야 합니다 (받은 값: {_shown(value)}).")
+    return device
+
+
+def device_precision(device: str, precision: str | None) -> str | None:
+    """The embedding precision asked for on ``device``. CUDA runs the fp32 torch path (the int8
+    ONNX path is CPU-only): cuda means fp32 unless a precision is given, and int8 with cuda is an error.
+    On cpu, ``precision`` as given (None: the index's recorded precision, else the default)."""
+    if device != "cuda":
+        return precision
+    if precision == "int8":
+        raise SettingError("int8 임베딩(ONNX)은 CPU 전용이라 --device cuda 와 함께 쓸 수 없습니다 "
+                           "(--precision fp32 로 하거나 --precision 을 빼세요).")
+    return "fp32"
 
 
 # ---- search settings recorded in the manifest ----------------------------------------------

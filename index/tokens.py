@@ -83,8 +83,10 @@ def term_pairs(terms: list[Term]) -> list[str]:
 class KoreanTokenizer:
     """Kiwi loads once, lazily, per instance (about a second)."""
 
-    def __init__(self, config: TokenizerConfig | None = None):
+    def __init__(self, config: TokenizerConfig | None = None, threads: int | None = None):
+        """``threads``: kiwi's analysis threads (default: one per core; build workers use 1)."""
         self.config = config or TokenizerConfig()
+        self.threads = threads
         self._kiwi = None
         self._lock = threading.Lock()
         self._tags = frozenset(self.config.tags)
@@ -96,7 +98,8 @@ class KoreanTokenizer:
                 if self._kiwi is None:
                     from kiwipiepy import Kiwi
 
-                    kiwi = Kiwi(load_multi_dict=self.config.multi_dict)
+                    kw = {"num_workers": self.threads} if self.threads else {}
+                    kiwi = Kiwi(load_multi_dict=self.config.multi_dict, **kw)
                     if self.config.userdict and Path(self.config.userdict).is_file():
                         for word, tag, score in load_userdict(self.config.userdict):
                             kiwi.add_user_word(word, tag, score)
