@@ -473,6 +473,9 @@ def choose(q: Question, units: list[Unit], idf: dict[str, float],
     if kind == "topic" and not q.specific:
         return AnswerResult(q, None, "질문에서 찾을 내용을 알아내지 못했습니다. 사업명이나 항목을 넣어 다시 물어보세요.")
     cands = _candidates(q, units, idf, passage_rank, kind, proper)
+    n = _listed_count(q)
+    if n:   # "12개 주제 전부 뭐뭐야": a list of fewer items is not that list
+        cands = [c for c in cands if c.value is not None and len(_list_items(c.value.text)) >= n]
     if not cands:
         return AnswerResult(q, None, "보고서에서 찾지 못했습니다.")
     if q.years:
@@ -496,6 +499,21 @@ def choose(q: Question, units: list[Unit], idf: dict[str, float],
         head = by_year[years[0]]
         return AnswerResult(q, _answer(head, kind, items=[_item(by_year[y], kind) for y in years]))
     return AnswerResult(q, _all_values(q, _answer(best, kind), best, kind))
+
+
+_LISTED = re.compile(r"(?<![\d,.])(\d{1,2})\s*(?:개|대|가지|곳|종)(?!\s*(?:월|년|년도))")
+
+
+def _listed_count(q: Question) -> int:
+    """The number of items a list question says there are ("5대 목표 뭐뭐야" -> 5), else 0."""
+    if q.kind != "list":
+        return 0
+    m = _LISTED.search(q.text)
+    return int(m.group(1)) if m and 2 <= int(m.group(1)) <= 30 else 0
+
+
+def _list_items(text: str) -> list[str]:
+    return [x for x in re.split(r"\s*[,、ㆍ/]\s*", text) if x.strip()]
 
 
 def _all_values(q: Question, a: Answer, c: Candidate, kind: str) -> Answer:
