@@ -463,7 +463,7 @@ def topic_label(q: Question) -> str:
 def choose(q: Question, units: list[Unit], idf: dict[str, float],
            passage_rank: dict[str, int], programmes: list[AnswerItem] | None = None, proper=None) -> AnswerResult:
     """The answer to ``q`` from ``units`` (those of the top passages and their neighbours)."""
-    if q.kind == "list" and programmes:
+    if q.kind == "list" and programmes and len(programmes) >= _listed_count(q):
         return _list_answer(q, programmes)
     kind = "amount" if q.kind == "comparison" else q.kind
     if q.kind == "comparison":
