@@ -169,7 +169,7 @@ _FUND_LABEL = {"국": "국비|국고|국", "시": "시비|시", "구": "구비|�
 def fund_values(unit: Unit, text: str, fund: str, offset: int = 0, header: str | None = None,
                 year: int | None = None) -> list[Value]:
     """The share of one funding source in "총477,250천원(국 82,550, 시 130,300, 구비 264,400)"."""
-    pat = re.compile(rf"(?:(?<=[(\s,·])|^)(?:{_FUND_LABEL[fund]})\s*:?\s*(\d[\d,]*)(?:\s*(천\s*원|백만\s*원|억\s*원|원))?")
+    pat = re.compile(rf"(?:(?<=[(\s,·])|^)(?:{_FUND_LABEL[fund]})\s*:?\s*(\d{{1,3}}(?:,\d{{3}})+|\d+)(?:\s*(천\s*원|백만\s*원|억\s*원|원))?")
     money = re.search(r"천\s*원|백만\s*원|억\s*원", text)
     scale = (money.group(0).replace(" ", "") if money else None) or unit.unit or ""
     out = []
@@ -185,7 +185,7 @@ def labelled_values(unit: Unit, words: list[str]) -> list[Value]:
     scale = (money.group(0).replace(" ", "") if money else None) or unit.unit or ""
     out = []
     for w in words:
-        for m in re.finditer(rf"{re.escape(w)}\s*:?\s*(\d[\d,]*)(\s*(?:천\s*원|백만\s*원|억\s*원|원|명|개|건|회))?", unit.text):
+        for m in re.finditer(rf"{re.escape(w)}\s*:?\s*(\d{{1,3}}(?:,\d{{3}})+|\d+)(\s*(?:천\s*원|백만\s*원|억\s*원|원|명|개|건|회))?", unit.text):
             out.append(Value(m.group(1) + (m.group(2) or scale).replace(" ", ""), m.start(1), m.end(1),
                              number=number_of(m.group(1)), year=unit.fact_years[-1] if unit.fact_years else unit.year))
     return out
@@ -328,6 +328,7 @@ def _coverage(q: Question, evidence: str, idf: dict[str, float]) -> tuple[float,
     return (got / total if total else 0.0), missing
 
 
+_TOTAL_LABELS = {"계", "합계", "총계", "총액"}
 _PART = re.compile(r"(?:팀|인|명|회|개|곳|건|가구|세대|기관|개소|업체|단체)\s*당|따로|단독|별도|만\s*(?:의\s*)?(?:예산|비용|금액|돈)")
 
 
@@ -365,6 +366,8 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
                                  if u.kind == "row" else u.text + " " + (u.section or ""))
         if any(not re.search(FACET_EVIDENCE.get(f, re.escape(f)), facet_ev) for f in q.facets):
             continue
+        if q.total and not q.specific and (u.kind != "row" or (u.label or "").replace(" ", "") not in _TOTAL_LABELS):
+            continue   # "비협과 22년 예산 전부 합치면": the department's 계 row, not a programme's 총액
         vals = values_of(u, kind, q.facets, q.counter, _words(q.text) + q.terms, proper, "누구" in q.text, q.fund)
         if u.kind == "line" and vals:
             vals = [v for v in vals if _clause_holds(u.text, v, q.specific)]

@@ -41,6 +41,12 @@ class Answerer:
             for cid in self.store.programme_ids(h.chunk):
                 if cid not in ids:
                     ids.append(cid)
+        if q.total and not q.specific:
+            # "비협과 22년 예산 전부 합치면": the department's budget table, wherever it ranked
+            for h in self.searcher.search("예산현황 계 예산액", top_k=3, mode="bm25", year=q.years or None,
+                                          department=q.departments or None):
+                if h.chunk.id not in ids:
+                    ids.append(h.chunk.id)
         by_chunk = self.store.units_for_chunks(ids) if ids else {}
         units = [u for cid in ids for u in by_chunk.get(cid, [])]
         idf = self.searcher._idf(set(q.specific)) if q.specific else {}

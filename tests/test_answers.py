@@ -97,6 +97,24 @@ def test_short_forms_from_aliases_are_read_as_the_reports_word(service):
     assert [i["source"]["lines"] for i in a["items"]] == [[116, 116], [118, 118]]
 
 
+def test_funding_share_is_read_from_the_budget_split(service):
+    # "□ 소요예산: 총477,250천원(국 82,550, 시 130,300, 구비 264,400)"
+    a = ask(service, "19년 청년 자립기반 지원강화 사업 소요예산 중 국비 얼마야?").answer
+    assert a is not None and a["value"] == "82,550천원" and a["source"]["file"] == FILE_2019
+    b = ask(service, "19년 청년 자립기반 지원강화 사업 소요예산 중 시비 얼마야?").answer
+    assert b["value"] == "130,300천원" and b["source"] == a["source"]
+
+
+def test_a_total_question_reads_the_total_row(service):
+    a = ask(service, "비협과 22년 예산 전부 합치면 얼마야?").answer
+    assert a is not None and a["value"] == "1,040,404천원" and a["source"]["lines"] == [56, 56]
+
+
+def test_a_list_shorter_than_the_count_asked_is_not_the_answer(service):
+    res = ask(service, "구정 운영 4개년 계획 5대 목표 뭐뭐야?")
+    assert res.answer is None
+
+
 def test_a_count_must_carry_the_asked_counter(service):
     # the line gives the calendar's languages and months, not how many copies: not found
     res = ask(service, "특구 홍보 달력 몇 부 찍어?")
