@@ -57,6 +57,7 @@ class Value:
     number: float | None = None
     header: str | None = None     # a table cell's column header
     weak: bool = False            # the kind is a reading, not stated (a number in a table without a unit)
+    labelled: bool = False        # the line's label is the asked word ("대 상: …" for "누구 대상")
 
 
 @dataclass
@@ -243,7 +244,9 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
                                  and (kind != "list" or is_list_value(rest)))
             if rest and ok:
                 s = text.index(rest, i)
-                found.append(Value(rest, s, s + len(rest)))
+                if kind == "list":   # "창의성, 경제성, 실용성, 적용범위 등을 종합하여 결정": the items
+                    rest = re.sub(r"\s*등(?:을|의|으로|이|에)?(?:\s.*)?$", "", rest) or rest
+                found.append(Value(rest, s, s + len(rest), labelled=asked_label))
             elif kind == "place" and head and not _PROSE_END.search(head) and is_place(head, words, proper, person):
                 s = text.index(head)
                 found.append(Value(head, s, s + len(head)))
@@ -381,7 +384,8 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
             score += 0.3
         conf = "high" if not missing and u.aligned else "medium"
         for v in vals or [None]:
-            out.append(Candidate(u, v, covered, missing, score, "medium" if v is not None and v.weak else conf))
+            out.append(Candidate(u, v, covered, missing, score + (1.0 if v is not None and v.labelled else 0.0),
+                                 "medium" if v is not None and v.weak else conf))
     out.sort(key=lambda c: -c.score)
     return out
 
@@ -519,8 +523,16 @@ def _list_items(text: str) -> list[str]:
     return [x for x in re.split(r"\s*[,、ㆍ/]\s*", text) if x.strip()]
 
 
+_PLURAL = re.compile(r"들(?:에서|에|은|는|이|을|로)?\s|(언제|어디|누구|뭐)\s*\1")
+
+
 def _all_values(q: Question, a: Answer, c: Candidate, kind: str) -> Answer:
-    """"언제언제 했어?": every value of the kind in the chosen line, not the first."""
+    """"언제언제 했어?": every value of the kind in the chosen line, not the first; "어느
+    경로당들": the items of "7월(문래동 현대3차 경로당/ 대림1동 경로당)", not the whole value."""
+    if kind in ("place", "list") and a.value and _PLURAL.search(q.text + " "):
+        m = re.fullmatch(r"[^()]*\(([^()]+)\)\s*", a.value)
+        if m and re.search(r"[,/]", m.group(1)):
+            a.value = ", ".join(x.strip() for x in re.split(r"\s*[,/]\s*", m.group(1)) if x.strip())
     if not _SEVERAL.search(q.text) or c.unit.kind != "line":
         return a
     vals = values_of(c.unit, kind, q.facets, q.counter, _words(q.text) + q.terms)
