@@ -386,7 +386,7 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
         for v in vals or [None]:
             out.append(Candidate(u, v, covered, missing, score + (1.0 if v is not None and v.labelled else 0.0),
                                  "medium" if v is not None and v.weak else conf))
-    out.sort(key=lambda c: -c.score)
+    out.sort(key=lambda c: (bool(c.missing), -c.score))   # full evidence before partial, then score
     return out
 
 
