@@ -1,10 +1,12 @@
-"""Checks the precise-fact answer records (a###, b###, c###) and near-miss
-records (n###, m###, o###) in tests/data/corpus_qa.jsonl against the report
-texts in corpus/.  The b### / m### records are a second, paraphrased batch and
-the c### / o### records a third, colloquial batch kept for tuning only; both
-are held to exactly the same rules as a### / n###, and each prefix is
-numbered from 001 on its own.  a/b/n/m alternate test/tune by number, while
-every c### / o### record is split "tune".
+"""Checks the precise-fact answer records (a###, b###, c###, d###) and
+near-miss records (n###, m###, o###, p###) in tests/data/corpus_qa.jsonl
+against the report texts in corpus/.  The b### / m### records are a second,
+paraphrased batch, the c### / o### records a third, colloquial batch and the
+d### / p### records a fourth, colloquial batch built mostly on report lines
+earlier batches leave unused; the third and fourth batches are kept for
+tuning only.  All are held to exactly the same rules as a### / n###, and each
+prefix is numbered from 001 on its own.  a/b/n/m alternate test/tune by
+number, while every c### / o### / d### / p### record is split "tune".
 
 Stdlib only.  Every gold quote must be an exact substring of the cited
 (1-based) line of the cited corpus file, and every gold value must occur in
@@ -62,12 +64,12 @@ def _load():
     return [json.loads(line) for line in lines if line.strip()]
 
 
-ANSWER_PREFIXES = ("a", "b", "c")
-NEAR_MISS_PREFIXES = ("n", "m", "o")
+ANSWER_PREFIXES = ("a", "b", "c", "d")
+NEAR_MISS_PREFIXES = ("n", "m", "o", "p")
 # Prefixes whose records alternate test/tune by number (odd = test).
 BALANCED_PREFIXES = ("a", "b", "n", "m")
 # Prefixes whose records are all for tuning.
-TUNE_ONLY_PREFIXES = ("c", "o")
+TUNE_ONLY_PREFIXES = ("c", "o", "d", "p")
 
 RECORDS = _load()
 ANSWERS = [r for r in RECORDS if r["qid"][0] in ANSWER_PREFIXES]
@@ -141,6 +143,18 @@ def test_third_batch_coverage():
     assert {g["file"] for r in batch_c for g in r["gold"]} == files
     assert {f for r in batch_o for f in r["topic_files"]} == files
     assert sum(1 for r in batch_o if ABSENT_YEAR_RE.search(r["query"])) >= 6
+
+
+def test_fourth_batch_coverage():
+    """d### / p### must stand on their own: every kind, every report."""
+    files = {p.name for p in CORPUS.glob("*.txt") if p.name not in ("userdict.txt", "aliases.txt")}
+    batch_d = [r for r in RECORDS if r["qid"][0] == "d"]
+    batch_p = [r for r in RECORDS if r["qid"][0] == "p"]
+    assert len(batch_d) >= 50 and len(batch_p) >= 30
+    assert {r["kind"] for r in batch_d} == ANSWER_KINDS
+    assert {g["file"] for r in batch_d for g in r["gold"]} == files
+    assert {f for r in batch_p for f in r["topic_files"]} == files
+    assert sum(1 for r in batch_p if ABSENT_YEAR_RE.search(r["query"])) >= 5
 
 
 def test_split_balance():
