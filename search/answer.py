@@ -186,7 +186,8 @@ def labelled_values(unit: Unit, words: list[str]) -> list[Value]:
     scale = (money.group(0).replace(" ", "") if money else None) or unit.unit or ""
     out = []
     for w in words:
-        for m in re.finditer(rf"{re.escape(w)}\s*:?\s*(\d{{1,3}}(?:,\d{{3}})+|\d+)(\s*(?:천\s*원|백만\s*원|억\s*원|원|명|개|건|회))?", unit.text):
+        spaced = r"\s*".join(re.escape(ch) for ch in w)   # "흡연부스" is "흡연 부스" in the line
+        for m in re.finditer(rf"{spaced}\s*[:(]?\s*(\d{{1,3}}(?:,\d{{3}})+|\d+)(\s*(?:천\s*원|백만\s*원|억\s*원|원|명|개소|개|건|회|곳))?", unit.text):
             out.append(Value(m.group(1) + (m.group(2) or scale).replace(" ", ""), m.start(1), m.end(1),
                              number=number_of(m.group(1)), year=unit.fact_years[-1] if unit.fact_years else unit.year))
     return out
@@ -596,7 +597,12 @@ def _sides(q: Question) -> tuple[list[str], list[str]] | None:
         keep = [w for w in ws if w not in other and not _SIDE_PHRASING.match(w) and not re.fullmatch(r"\d{2,4}년?", w)
                 and (re.search(r"\d", w) or w in q.facets or any(t in w.lower() for t in q.specific))]
         return keep
-    a, b = own(left[-3:], right), own(right[:3], left)
+    head = []
+    for w in right:   # the right side runs up to the first phrasing word ("각각", "몇", "비교")
+        if _SIDE_PHRASING.match(w) or len(head) == 3:
+            break
+        head.append(w)
+    a, b = own(left[-2:], right), own(head or right[:1], left)
     return (a, b) if a and b else None
 
 
@@ -643,7 +649,7 @@ def _side_comparison(q: Question, sides, units, idf, passage_rank, kind: str, pr
 
 def _comparison(q: Question, units, idf, passage_rank, proper=None) -> AnswerResult:
     kind = "amount" if any(w in q.text for w in ("예산", "얼마", "금액", "원")) or not q.facets else "count"
-    if any(w in q.text for w in ("명", "인원", "정원", "현원")):
+    if any(w in q.text for w in ("명", "인원", "정원", "현원")) or ("몇" in q.text and "얼마" not in q.text):
         kind = "count"
     sides = _sides(q)
     if sides:
