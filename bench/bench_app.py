@@ -49,6 +49,15 @@ QUESTIONS = [
 ]
 
 
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Terminate the app's process, killing it if it does not stop within 20 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -231,11 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             reload_rss, reload_errors = reload_under_load(url, proc.pid, index_dir, args, reloaded)
     finally:
         stop.set()
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
 
@@ -574,11 +579,7 @@ def upload_phase(args, model: str) -> bool:
         found, rss_before, rss_peak, rss_after, t_up = (0, 0, 0), float("nan"), float("nan"), float("nan"), float("inf")
     finally:
         stop.set()
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
         shutil.rmtree(tmp, ignore_errors=True)
 
     before = [w for t, w in loads if t < t_up]
