@@ -25,7 +25,8 @@ _DATE = re.compile(
     r"|\d{1,2}\s*\.?\s*[~∼-]\s*\d{1,2}\s*월(?:중|경|초|말|까지)?"   # "7. ~ 12월", "2. ~ 6월중"
     r"|\d{1,2}\s*월\s*(?:\d{1,2}\s*일)?(?:\s*[~∼-]\s*\d{1,2}\s*월?\s*(?:\d{1,2}\s*일)?)?(?:중|경|초|말|까지|부터)?"
     r"|[상하]반기|연중|\d\s*분기|\d{1,2}\.\s*\d{1,2}\.\s*[~∼-]\s*\d{1,2}\.\s*\d{1,2}\.?"
-    r"|(?<![\d.,])(?:1[0-2]|0?[1-9])\.\s?(?:3[01]|[12]\d|0?[1-9])\.(?![\d,]))")   # "(7.5.)", "3.9."
+    r"|(?<![\d.,])(?:1[0-2]|0?[1-9])\.\s?(?:3[01]|[12]\d|0?[1-9])\.(?![\d,])"   # "(7.5.)", "3.9."
+    r"|(?:매월|매주|매년)\s*(?:첫째|둘째|셋째|넷째|마지막)?\s*(?:주\s*)?[월화수목금토일]요일|[월화수목금토일]요일)")
 _LIST_SPLIT = re.compile(r"\s*[,、ㆍ]\s*")
 _MONEY_HEADER = re.compile(r"예산|금액|액|사업비|비용|감|계")
 _CURRENCY = re.compile(r"원|달러|엔|유로|위안")
@@ -193,8 +194,25 @@ def labelled_values(unit: Unit, words: list[str]) -> list[Value]:
     return out
 
 
+def _name_values(text: str, words: list[str]) -> list[Value]:
+    """"영등포에버 정식 이름": the bracket after the asked word ("영등포에버(영등포 지속 가능 …)");
+    "백서 무슨 이름": the word that extends the asked word ("영등포백서")."""
+    out = []
+    for w in sorted({w for w in words if len(w) >= 2}, key=len, reverse=True):
+        m = re.search(rf"{re.escape(w)}\s*\(([^()]{{2,40}})\)", text)
+        if m:
+            out.append(Value(m.group(1).strip(), m.start(1), m.end(1)))
+            continue
+        for t in re.finditer(rf"[가-힣A-Za-z0-9]*{re.escape(w)}[가-힣A-Za-z0-9]*", text):
+            tok = re.sub(f"(?:{_PARTICLE})$", "", t.group(0))
+            if len(tok) > len(w) + 1 and tok.endswith(w) and not any(tok == x for x in words):
+                out.append(Value(tok, t.start(), t.start() + len(tok)))
+    return out
+
+
 def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None = None,
-              words: list[str] = (), proper=None, person: bool = False, fund: str | None = None) -> list[Value]:
+              words: list[str] = (), proper=None, person: bool = False, fund: str | None = None,
+              name_asked: bool = False) -> list[Value]:
     """Values of the asked kind in a unit: regex over a line, the fitting cells of a row.
     ``words``: the question's own words (pick cells; a name must add to them); ``fund``: only
     the share of that funding source (국, 시, 구)."""
@@ -260,6 +278,8 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
         m = re.search(r"(?<![\d,.])\d[\d,]*(?:\.\d+)?", text)
         if m and not found:
             found.append(Value(m.group(0), m.start(), m.end(), number=number_of(m.group(0))))
+    if kind == "place" and not found and name_asked:
+        found = _name_values(text, words)
     years = unit.fact_years
     for v in found:
         v.year = years[-1] if len(years) == 1 else (unit.year if unit.year in years else (years[-1] if years else None))
@@ -286,9 +306,14 @@ def _cell_values(unit: Unit, kind: str, facets: list[str], counter: str | None =
             counted = bool(_COUNT_HEADER.search(h + (unit.label or "") + (unit.section or "") + (unit.unit or ""))
                            or _COUNT.match(raw))   # "153개 주요사업": the cell carries its own counter
             ok = numeric and counted and not _RATE_HEADER.search(h) and not (unit.unit or "").endswith("원")
-            if ok and counter and re.search(r"[가-힣]$", raw):
-                ok = counter_ok(raw, counter)
             text = raw
+            if ok and counter and re.search(r"[가-힣]$", raw):
+                # "17개 시도, 226개 시군구": the counted value whose words the question uses
+                fits = [m for m in _COUNT.finditer(raw) if counter_ok(m.group(0), counter)]
+                near = [m for m in fits if any(len(w) >= 2 and w in raw[m.end():m.end() + 12] for w in words)]
+                ok = bool(fits)
+                if fits:
+                    text = (near or fits)[0].group(0)
         elif kind == "rate":
             ok = numeric and bool(_RATE_HEADER.search(h))
             text = raw if raw.endswith("%") else raw + "%"
@@ -332,6 +357,7 @@ def _coverage(q: Question, evidence: str, idf: dict[str, float]) -> tuple[float,
     return (got / total if total else 0.0), missing
 
 
+_NAME_ASKED = re.compile(r"이름|명칭|뭐라고\s*(?:불|해)|정식")
 _TOTAL_LABELS = {"계", "합계", "총계", "총액"}
 _PART = re.compile(r"(?:팀|인|명|회|개|곳|건|가구|세대|기관|개소|업체|단체)\s*당|따로|단독|별도|만\s*(?:의\s*)?(?:예산|비용|금액|돈)")
 
@@ -372,7 +398,8 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
             continue
         if q.total and not q.specific and (u.kind != "row" or (u.label or "").replace(" ", "") not in _TOTAL_LABELS):
             continue   # "비협과 22년 예산 전부 합치면": the department's 계 row, not a programme's 총액
-        vals = values_of(u, kind, q.facets, q.counter, _words(q.text) + q.terms, proper, "누구" in q.text, q.fund)
+        vals = values_of(u, kind, q.facets, q.counter, _words(q.text) + q.terms, proper, "누구" in q.text, q.fund,
+                         bool(_NAME_ASKED.search(q.text)))
         if u.kind == "line" and vals:
             vals = [v for v in vals if _clause_holds(u.text, v, q.specific)]
         if kind != "topic" and not vals:
@@ -435,8 +462,12 @@ def _words(text: str) -> list[str]:
 
 
 def _in_years(c: Candidate, years: list[int]) -> bool:
+    if c.value is not None and c.value.year is not None and c.value.year in years:
+        return True
+    if c.unit.kind == "line" and any(re.search(rf"(?<!\d){y}(?!\d)", c.unit.text) for y in years):
+        return True   # "2019 지역사회혁신계획서 초안 수립(7.10.)" in the 2018 report: the line is about 2019
     if c.value is not None and c.value.year is not None:
-        return c.value.year in years
+        return False
     return any(y in years for y in c.unit.fact_years)
 
 
