@@ -357,6 +357,20 @@ def _coverage(q: Question, evidence: str, idf: dict[str, float]) -> tuple[float,
     return (got / total if total else 0.0), missing
 
 
+_ASKS_DAY = re.compile(r"며칠|몇\s*일(?!간|동안)|날짜|정확히\s*언제|무슨\s*요일")
+_DAY = re.compile(r"\d{1,2}\s*일|\d{1,2}\.\s*\d{1,2}\.|요일|\d{4}\.\s*\d{1,2}\.\s*\d{1,2}")
+
+
+def _per_item(text: str, v: Value) -> bool:
+    """The value is per item ("사업별 10명 이내", "팀당 5백만원"): it cannot answer a total."""
+    if v.start < 0:
+        return False
+    for a, b in _clauses(text):
+        if a <= v.start < b:
+            return bool(re.search(r"[가-힣](?:별|당|마다)\s", text[a:v.end if v.end > 0 else b]))
+    return False
+
+
 _NAME_ASKED = re.compile(r"이름|명칭|뭐라고\s*(?:불|해)|정식")
 _TOTAL_LABELS = {"계", "합계", "총계", "총액"}
 _PART = re.compile(r"(?:팀|인|명|회|개|곳|건|가구|세대|기관|개소|업체|단체)\s*당|따로|단독|별도|만\s*(?:의\s*)?(?:예산|비용|금액|돈)")
@@ -400,6 +414,10 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
             continue   # "비협과 22년 예산 전부 합치면": the department's 계 row, not a programme's 총액
         vals = values_of(u, kind, q.facets, q.counter, _words(q.text) + q.terms, proper, "누구" in q.text, q.fund,
                          bool(_NAME_ASKED.search(q.text)))
+        if kind == "date" and _ASKS_DAY.search(q.text):   # "정확히 며칠": a day, not "하반기"
+            vals = [v for v in vals if _DAY.search(v.text)]
+        if q.total and kind in ("count", "amount") and u.kind == "line":
+            vals = [v for v in vals if not _per_item(u.text, v)]   # "사업별 10명 이내" is no total
         if u.kind == "line" and vals:
             vals = [v for v in vals if _clause_holds(u.text, v, q.specific)]
         if kind != "topic" and not vals:
