@@ -115,6 +115,22 @@ def test_a_list_shorter_than_the_count_asked_is_not_the_answer(service):
     assert res.answer is None
 
 
+def test_weekday_dates_and_an_exact_day(service):
+    a = ask(service, "어울림장터에 친선도시 언제 참여해? 무슨 요일이야?").answer
+    assert a is not None and a["value"] == "매월 마지막 주 화요일" and a["source"]["file"] == FILE_2023
+    # "하반기" is the only timing given: an exact day is not in the reports
+    assert ask(service, "영등포에버 하반기 간담회 정확히 며칠이야?").answer is None
+
+
+def test_name_question_reads_the_bracketed_full_name(service):
+    a = ask(service, "영등포에버 정식 이름이 뭐였지?").answer
+    assert a is not None and a["value"] == "영등포 지속 가능 민·관 협력 네트워크"
+
+
+def test_a_per_item_value_does_not_answer_a_total(service):
+    assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
+
+
 def test_a_count_must_carry_the_asked_counter(service):
     # the line gives the calendar's languages and months, not how many copies: not found
     res = ask(service, "특구 홍보 달력 몇 부 찍어?")
