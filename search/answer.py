@@ -420,6 +420,9 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
             vals = [v for v in vals if not _per_item(u.text, v)]   # "사업별 10명 이내" is no total
         if u.kind == "line" and vals:
             vals = [v for v in vals if _clause_holds(u.text, v, q.specific)]
+            if kind == "count" and q.counted and not q.specific:
+                # "비협과 팀 몇 개": with no topic words, the count must be of the thing named (팀)
+                vals = [v for v in vals if _counts(u.text, v, q.counted)]
         if kind != "topic" and not vals:
             continue
         own_hits = sum(1 for t in q.specific if t in own)
@@ -467,6 +470,14 @@ def _clause_holds(text: str, v: Value, specific: list[str]) -> bool:
     if mine is None:
         return True
     return hits(*mine) >= max(hits(a, b) for a, b in spans if (a, b) != mine)
+
+
+def _counts(text: str, v: Value, noun: str) -> bool:
+    """The counted noun is written in the value's own clause ("(3)개팀")."""
+    for a, b in _clauses(text):
+        if a <= v.start < b:
+            return evidence_text(noun) in evidence_text(text[a:b])
+    return v.start < 0
 
 
 def _words(text: str) -> list[str]:

@@ -93,6 +93,7 @@ class Question:
     previous_year: bool = False                 # "작년보다", "전년 대비": compare with the year before
     absent: list[str] = field(default_factory=list)     # specific terms no report holds (phrasing: "사람", "vs")
     asks_team: bool = False                     # "어느 팀이 맡아?": the programme's team line answers
+    counted: str | None = None                  # "팀 몇 개": the noun right before 몇
     fund: str | None = None                     # "국", "시", "구": the funding share asked (국비, 서울시 돈, 구비)
     total: bool = False                         # "전부 합치면", "전체 예산": the 계 row
 
@@ -177,9 +178,12 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
         facets.append("총액")
     m = _ASKED_COUNTER.search(bare)
     counter = m.group(1) if m else None
+    mo = re.search(r"몇", text)
+    before = [a for a in analysed if mo and a.end <= mo.start() and a.tag in _NOUN_TAGS and not a.compound]
+    counted = before[-1].text if before and mo.start() - before[-1].end <= 2 else None
     if counter is None and kind == "count":
         m2 = _ANY_COUNTER.search(bare)
         counter = m2.group(1) if m2 and m2.group(1) not in _NOT_COUNTER else None
     return Question(text=text, kind=kind, years=years, departments=depts, chapter_kind=chapter_kind,
                     terms=terms, specific=specific, facets=facets, previous_year=previous,
-                    counter=counter, fund=_fund(text), total=bool(_TOTAL.search(text)), asks_team=bool(_ASKS_TEAM.search(bare)))
+                    counter=counter, counted=counted, fund=_fund(text), total=bool(_TOTAL.search(text)), asks_team=bool(_ASKS_TEAM.search(bare)))
