@@ -157,7 +157,9 @@ def test_install_update_failed_update_and_rollback(tmp_path):
     first = os.readlink(prefix / "current")
     assert first.startswith("releases/0.0.1-")
     launcher = prefix / "bin" / "kosearch"
-    env = json.loads(subprocess.run([str(launcher), "env"], capture_output=True, text=True, check=True).stdout)
+    clean = {k: v for k, v in os.environ.items() if k not in ("KOSEARCH_HOME", "KOSEARCH_DATA")}
+    env = json.loads(subprocess.run([str(launcher), "env"], capture_output=True, text=True, check=True,
+                                    env=clean).stdout)
     assert env == {"KOSEARCH_DATA": str(data.resolve()), "KOSEARCH_HOME": str(data.resolve()), "HF_HUB_OFFLINE": "1"}
     # `make run` there never calls pip
     if shutil.which("make"):
