@@ -126,6 +126,12 @@ class Encoder:
             return int(self._batch_size)
         return EMBED_BATCH_INT8 if self.precision == "int8" else EMBED_BATCH_FP32
 
+    @batch_size.setter
+    def batch_size(self, n: int) -> None:
+        if n < 1:
+            raise EncoderError(f"batch_size must be >= 1, got {n}")
+        self._batch_size = int(n)
+
     @property
     def precision(self) -> str:
         """The precision actually used: int8 only for the bundled model with onnxruntime installed."""
