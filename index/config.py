@@ -119,6 +119,10 @@ UNIT_MAX_PIECES = 20
 # puts the answer's passage in the top 3 for 98-100% of questions; 10 leaves room for the other
 # years of the same fact.
 ANSWER_PASSAGES = 10
+# Chapter kinds whose sections are not programmes (조직, 예산현황, 주요시설 …): never list items.
+PLAIN_CHAPTERS = ("general", "other")
+# A list answer shows at most this many items; the rest are counted ("외 N개").
+MAX_LIST_ITEMS = 100
 # A proper noun in this share of passages or more names the district itself ("영등포"), not an answer.
 COMMON_PROPER_SHARE = 0.2
 

@@ -14,6 +14,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from index.config import MAX_LIST_ITEMS
 from index.model import Unit
 from search.question import COUNTERS, FACET_EVIDENCE, Question
 
@@ -764,9 +765,14 @@ def _list_answer(q: Question, programmes: list[AnswerItem]) -> AnswerResult:
     if not programmes:
         return AnswerResult(q, None, "보고서에서 찾지 못했습니다.")
     first = programmes[0]
-    text = ", ".join(p.value or p.text for p in programmes)
+    shown = programmes[:MAX_LIST_ITEMS]
+    text = ", ".join(p.value or p.text for p in shown)
+    note = None
+    if len(programmes) > len(shown):
+        note = f"{len(shown)}개까지 보입니다. 더 있습니다: 연도나 부서를 넣어 좁혀 물어보세요"
+        text += " 외"
     return AnswerResult(q, Answer(text=text, value=text, kind="list", unit=first.unit, confidence="high",
-                                  items=programmes))
+                                  items=shown, note=note))
 
 
 def idf_of(df: int, n: int) -> float:

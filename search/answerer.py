@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from index.config import ANSWER_PASSAGES, COMMON_PROPER_SHARE
+from index.config import ANSWER_PASSAGES, COMMON_PROPER_SHARE, MAX_LIST_ITEMS
 from index.model import Chunk, Unit
 from search.answer import AnswerItem, AnswerResult, choose
 from search.citations import CIRCLED, report_label
@@ -71,27 +71,36 @@ class Answerer:
         from index.store import Filters
 
         seen: dict[tuple, AnswerItem] = {}
-        wanted = Filters.of(department=list(q.departments) or None, chapter_kind=q.chapter_kind or None)
-        candidates = [c for c in self.store.matching(wanted)
-                      if c.programme and c.chapter_kind not in ("general", "other", None)]
-        by_chunk = self.store.units_for_chunks([c.id for c in candidates]) if candidates else {}
-        for c in candidates:
-            if not c.programme or c.chapter_kind in ("general", "other", None):
-                continue
+        # a report's chapters are about its own year, the next year's plan or the last year's results,
+        # so reports one year either side are read; the chapter's own years decide below
+        near = sorted({y + d for y in q.years for d in (-1, 0, 1)}) or None
+        wanted = Filters.of(year=near, department=list(q.departments) or None, chapter_kind=q.chapter_kind or None)
+        heads = []   # one chunk per programme, read by columns (issue 18: no scan of the store)
+        for c in self.store.programme_heads(wanted):
+            chapter_years = [int(y) for y in _years(c.chapter or "")]
             if q.departments and c.department not in q.departments:
                 continue
-            chapter_years = [int(y) for y in _years(c.chapter or "")]
             if q.years and not (set(q.years) & set(chapter_years or [c.year])):
                 continue
             if q.chapter_kind and c.chapter_kind != q.chapter_kind:
                 continue
+            heads.append((c, (chapter_years or [c.year])[0]))
+            if len(heads) > MAX_LIST_ITEMS:   # enough to show the list and say there are more
+                break
+        by_chunk = self.store.units_for_chunks([c.id for c, _ in heads]) if heads else {}
+        for c, year in heads:
+            units = by_chunk.get(c.id) or self._later_units(c)
             key = _programme_key(c)
-            units = by_chunk.get(c.id)
             if key in seen or not units:
                 continue
             seen[key] = AnswerItem(text=c.programme, value=c.programme, kind="list", unit=units[0],
-                                   confidence="high", year=(chapter_years or [c.year])[0])
+                                   confidence="high", year=year)
         return list(seen.values())
+
+    def _later_units(self, head: Chunk) -> list[Unit]:
+        """The units of the first of a programme's chunks that has any (its head had none)."""
+        by_chunk = self.store.units_for_chunks(self.store.programme_ids(head))
+        return next((u for u in by_chunk.values() if u), [])
 
 
 class _ChunkLookup:
@@ -99,6 +108,11 @@ class _ChunkLookup:
 
     def __init__(self, store):
         self._store = store
+
+    def many(self, ids) -> dict:
+        """Chunks by id, read at once."""
+        ids = list(dict.fromkeys(ids))
+        return {c.id: c for c in self._store.get(ids)} if ids else {}
 
     def get(self, chunk_id, default=None):
         got = self._store.get([chunk_id])

@@ -41,13 +41,13 @@ KIND_KO = {"amount": "금액", "count": "수", "date": "일정·기간", "place"
            "list": "목록", "comparison": "비교", "topic": "내용"}
 
 
-def _answer_item(item, answerer) -> dict:
+def _answer_item(item, chunks: dict) -> dict:
     u = item.unit
     end = max(u.line, u.end_line or u.line)
     from search.answerer import unit_citation
 
     return {"text": item.text, "value": item.value, "kind": item.kind,
-            "citation": unit_citation(u, answerer.chunks.get(u.chunk_id)),
+            "citation": unit_citation(u, chunks.get(u.chunk_id)),
             "source": {"file": u.file, "lines": [u.line, end], "page": u.page},
             "confidence": item.confidence, "reading": item.reading, "year": item.year,
             "highlight": list(item.span) if item.span else None}
@@ -60,9 +60,10 @@ def answer_dict(result, answerer) -> dict | None:
     a = result.answer
     if a is None:
         return None
-    d = _answer_item(a, answerer)
+    chunks = answerer.chunks.many([x.unit.chunk_id for x in (a, *a.items)])   # one read for all items
+    d = _answer_item(a, chunks)
     if a.kind in ("list", "comparison") or a.items:
-        d["items"] = [_answer_item(i, answerer) for i in a.items]
+        d["items"] = [_answer_item(i, chunks) for i in a.items]
     if a.note:
         d["note"] = a.note
     return d

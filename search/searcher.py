@@ -240,10 +240,15 @@ class Searcher:
                                     [Candidate(i, float(x)) for i, x in zip(ids, phrase)], ids, fusion,
                                     dense_weight if vectors else 0.0, phrase_weight)
         cand = ids
-        by_id = {c.id: c for c in self.store.chunks.get(cand)} if len(cand) else {}
-        if year in (None, "") and mode != "dense" and len(cand):
+        by_id: dict = {}
+        if year in (None, "") and mode != "dense" and len(cand) and _YEAR.search(query):
+            by_id = {c.id: c for c in self.store.chunks.get(cand)}   # the boost reads every candidate
             final = final * self._year_boost(query, cand, by_id)
         order = np.argsort(-final, kind="stable")
+        if not by_id and len(cand):
+            # only the passages that can be shown are read (a group may skip some)
+            need = order if group_by else order[:top_k]
+            by_id = {c.id: c for c in self.store.chunks.get([cand[j] for j in need])}
         hits: list[Hit] = []
         hit_ids: list[str] = []
         seen_groups: set = set()

@@ -19,10 +19,11 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from index.config import PLAIN_CHAPTERS
 from index.model import Chunk, Unit
 
 
@@ -194,6 +195,20 @@ class ChunkStore(ABC):
     def matching(self, filters: Filters) -> Iterable[Chunk]:
         """Chunks ``filters`` lets through, in store order."""
         return (c for c in self.all() if filters.matches(c))
+
+    def programme_heads(self, filters: Filters) -> Iterator[Chunk]:
+        """The first chunk of each programme (a chunk with a programme, in a chapter that is not
+        general or other) among those ``filters`` lets through: latest report year first, then in
+        store order. Read as consumed."""
+        seen: set = set()
+        out = []
+        for c in self.matching(filters):
+            key = (c.file, c.chapter_number, c.programme_number, c.programme)
+            if c.programme and c.chapter_kind and c.chapter_kind not in PLAIN_CHAPTERS and key not in seen:
+                seen.add(key)
+                out.append(c)
+        out.sort(key=lambda c: -(c.year or 0))
+        yield from out
 
     def programme_ids(self, chunk: Chunk) -> list[str]:
         """Ids of the chunks of ``chunk``'s programme (file, chapter, programme), in store order."""

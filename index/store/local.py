@@ -36,7 +36,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from index.config import HNSW_THRESHOLD
+from index.config import HNSW_THRESHOLD, PLAIN_CHAPTERS
 from index.model import Chunk, Unit
 from index.store.base import (NO_FILTERS, Backend, Candidate, ChunkStore, FileData, Filters, IndexStoreError, IndexWriter,
                               LexicalIndex, VectorIndex)
@@ -676,6 +676,20 @@ class LocalChunks(ChunkStore):
         if r < 0:
             return [chunk]
         return self._rows.chunks(self._rows.same(col, int(r)))
+
+    def programme_heads(self, filters):
+        rows = self._rows
+        mask = rows.mask(filters)
+        plain = [i for i, k in enumerate(rows.tables["kinds"]) if k in PLAIN_CHAPTERS or not k]
+        keep = ~np.isin(rows.col["kind"], plain)
+        if mask is not None:
+            keep &= mask
+        picked = np.flatnonzero(keep)
+        _, first = np.unique(rows.col["prog"][picked], return_index=True)
+        heads = np.sort(picked[first])
+        heads = heads[np.argsort(-rows.col["year"][heads], kind="stable")]   # latest report first
+        for a in range(0, len(heads), 500):   # read as consumed: a caller may stop early
+            yield from (c for c in rows.chunks(heads[a:a + 500]) if c.programme)
 
     def programme_ids(self, chunk):
         return [c.id for c in self._same("prog", chunk)]
