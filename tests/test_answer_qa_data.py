@@ -1,12 +1,15 @@
-"""Checks the precise-fact answer records (a###, b###, c###, d###) and
-near-miss records (n###, m###, o###, p###) in tests/data/corpus_qa.jsonl
+"""Checks the precise-fact answer records (a###, b###, c###, d###, e###) and
+near-miss records (n###, m###, o###, p###, r###) in tests/data/corpus_qa.jsonl
 against the report texts in corpus/.  The b### / m### records are a second,
 paraphrased batch, the c### / o### records a third, colloquial batch and the
 d### / p### records a fourth, colloquial batch built mostly on report lines
 earlier batches leave unused; the third and fourth batches are kept for
-tuning only.  All are held to exactly the same rules as a### / n###, and each
-prefix is numbered from 001 on its own.  a/b/n/m alternate test/tune by
-number, while every c### / o### / d### / p### record is split "tune".
+tuning only.  The e### / r### records are a fifth, colloquial batch written
+blind to the answerer and held out for testing: every e### / r### record is
+split "test" and none may be used for tuning.  All are held to exactly the
+same rules as a### / n###, and each prefix is numbered from 001 on its own.
+a/b/n/m alternate test/tune by number, while every c### / o### / d### / p###
+record is split "tune".
 
 Stdlib only.  Every gold quote must be an exact substring of the cited
 (1-based) line of the cited corpus file, and every gold value must occur in
@@ -64,12 +67,14 @@ def _load():
     return [json.loads(line) for line in lines if line.strip()]
 
 
-ANSWER_PREFIXES = ("a", "b", "c", "d")
-NEAR_MISS_PREFIXES = ("n", "m", "o", "p")
+ANSWER_PREFIXES = ("a", "b", "c", "d", "e")
+NEAR_MISS_PREFIXES = ("n", "m", "o", "p", "r")
 # Prefixes whose records alternate test/tune by number (odd = test).
 BALANCED_PREFIXES = ("a", "b", "n", "m")
 # Prefixes whose records are all for tuning.
 TUNE_ONLY_PREFIXES = ("c", "o", "d", "p")
+# Prefixes whose records are a held-out test batch (never tuned on).
+TEST_ONLY_PREFIXES = ("e", "r")
 
 RECORDS = _load()
 ANSWERS = [r for r in RECORDS if r["qid"][0] in ANSWER_PREFIXES]
@@ -157,6 +162,18 @@ def test_fourth_batch_coverage():
     assert sum(1 for r in batch_p if ABSENT_YEAR_RE.search(r["query"])) >= 5
 
 
+def test_fifth_batch_coverage():
+    """e### / r### (held-out test batch) must stand on their own: every kind, every report."""
+    files = {p.name for p in CORPUS.glob("*.txt") if p.name not in ("userdict.txt", "aliases.txt")}
+    batch_e = [r for r in RECORDS if r["qid"][0] == "e"]
+    batch_r = [r for r in RECORDS if r["qid"][0] == "r"]
+    assert len(batch_e) >= 60 and len(batch_r) >= 40
+    assert {r["kind"] for r in batch_e} == ANSWER_KINDS
+    assert {g["file"] for r in batch_e for g in r["gold"]} == files
+    assert {f for r in batch_r for f in r["topic_files"]} == files
+    assert sum(1 for r in batch_r if ABSENT_YEAR_RE.search(r["query"])) >= 8
+
+
 def test_split_balance():
     for prefix in BALANCED_PREFIXES:
         group = [r for r in RECORDS if r["qid"][0] == prefix]
@@ -180,6 +197,14 @@ def test_tune_only_batches():
         group = [r for r in RECORDS if r["qid"][0] == prefix]
         assert group, prefix
         bad = [r["qid"] for r in group if r["split"] != "tune"]
+        assert not bad, bad
+
+
+def test_test_only_batches():
+    for prefix in TEST_ONLY_PREFIXES:
+        group = [r for r in RECORDS if r["qid"][0] == prefix]
+        assert group, prefix
+        bad = [r["qid"] for r in group if r["split"] != "test"]
         assert not bad, bad
 
 
