@@ -20,6 +20,7 @@ from search.question import COUNTERS, FACET_EVIDENCE, Question
 
 _AMOUNT = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*(천\s*원|백만\s*원|만\s*원|억\s*원|억|원)")
 _COUNT = re.compile(r"(?<![\d.,])\(?(\d{1,3}(?:,\d{3})+|\d+)\)?\s*(명|주년|위권|위|개소|개팀|개사|개교|개국|개월|개|회|곳|건|팀|가구|세대|호|차례|기관|종|대|권|편|점|차|시간|일간|주|박|부|장|매|쪽|층|척|그루|마리|채)(?![가-힣]{0,0}[원])")
+_NO_BUDGET = re.compile(r"비예산|무예산|예산\s*(?:없음|미소요)|소요예산\s*없")
 _RATE = re.compile(r"(?<![\d.])\d+(?:\.\d+)?\s*%")
 _DATE = re.compile(
     r"(?:20\d{2}\s*[.년]\s*\d{1,2}\s*[.월]?(?:\s*\d{1,2}\s*[.일]?)?|['`‘’]\d{2}\s*\.\s*\d{1,2}\s*\.?(?:\s*\d{1,2}\s*\.?)?"
@@ -166,7 +167,7 @@ def counter_ok(value: str, counter: str | None) -> bool:
     if not counter:
         return True
     allowed = COUNTERS.get(counter, re.escape(counter))
-    return re.search(rf"\d\s*(?:{allowed})$", value) is not None
+    return re.search(rf"\d\)?\s*(?:{allowed})$", value) is not None   # "(4)개팀"
 
 
 _FUND_LABEL = {"국": "국비|국고|국", "시": "시비|시", "구": "구비|구"}
@@ -241,6 +242,9 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
     if kind in ("amount", "comparison"):
         for m in _AMOUNT.finditer(text):
             found.append(Value(m.group(0).replace(" ", ""), m.start(), m.end(), number=number_of(m.group(0))))
+        m = None if found or kind != "amount" else _NO_BUDGET.search(text)
+        if m:   # "□ 소요예산: 비예산": the programme costs nothing, which answers "얼마 들어"
+            found.append(Value(m.group(0), m.start(), m.end(), number=0.0))
         if not found and kind == "amount" and unit.unit and not unit.aligned:
             pass  # an unaligned table line: which number is the amount is a guess
     elif kind == "count":

@@ -71,7 +71,12 @@ _FUNDS = [("국", re.compile(r"국비|국고|국가\s*(?:돈|예산|지원)|정�
 _TOTAL = re.compile(r"전부\s*합|다\s*합치|합치면|전체\s*(?:예산|금액)|총\s*(?:예산|액)|예산\s*(?:전부|전체|총)")
 
 
+# "국·시비 보조금", "시비 매칭사업": a kind of money named as the topic, not one share asked for
+_FUND_TOPIC = re.compile(r"[국시구]\s*[·ㆍ,/]?\s*[국시구]비|[국시구]비\s*(?:보조금|매칭|보조사업)")
+
+
 def _fund(text: str) -> str | None:
+    text = _FUND_TOPIC.sub(" ", text)
     found = [k for k, pat in _FUNDS if pat.search(text)]
     return found[0] if len(found) == 1 else None
 
