@@ -716,9 +716,7 @@ def _side_comparison(q: Question, sides, units, idf, passage_rank, kind: str, pr
 
 
 def _comparison(q: Question, units, idf, passage_rank, proper=None) -> AnswerResult:
-    kind = "amount" if any(w in q.text for w in ("예산", "얼마", "금액", "원")) or not q.facets else "count"
-    if any(w in q.text for w in ("명", "인원", "정원", "현원")) or ("몇" in q.text and "얼마" not in q.text):
-        kind = "count"
+    kind = comparison_kind(q)
     sides = _sides(q)
     if sides:
         res = _side_comparison(q, sides, units, idf, passage_rank, kind, proper)
@@ -763,6 +761,44 @@ def _comparison(q: Question, units, idf, passage_rank, proper=None) -> AnswerRes
     head.confidence = conf
     head.value = f"{a.value.text} / {b.value.text}"
     return AnswerResult(q, head)
+
+
+def side_columns(q: Question, units, idf, passage_rank, proper=None) -> AnswerResult | None:
+    """"6급 정원이랑 현원": two columns or labels of the same row or line (None: not that shape)."""
+    kind = comparison_kind(q)
+    sides = _sides(q)
+    return _side_comparison(q, sides, units, idf, passage_rank, kind, proper) if sides else None
+
+
+def pair_answer(q: Question, labels: tuple[str, str], a: AnswerResult, b: AnswerResult) -> AnswerResult:
+    """Two topics asked side by side, each answered as its own question: both values with their
+    own citations, and their difference when both are numbers of one unit."""
+    missing = [lab for lab, r in zip(labels, (a, b)) if r.answer is None]
+    if missing:
+        why = next((r.message for r in (a, b) if r.answer is None and r.message and "없습니다" in r.message), None)
+        return AnswerResult(q, None, why or f"{' · '.join(missing)} 자료를 보고서에서 찾지 못했습니다.")
+    x, y = a.answer, b.answer
+    items = [AnswerItem(text=r.text, value=r.value, kind=r.kind, unit=r.unit, confidence=r.confidence,
+                        year=r.year, reading=r.reading, span=r.span) for r in (x, y)]
+    note = None
+    nx, ny = number_of(x.value or ""), number_of(y.value or "")
+    unit_of = lambda v: re.sub(r"[\d,.\s△▲+-]", "", v or "")  # noqa: E731
+    if nx is not None and ny is not None and x.kind == y.kind and x.kind in ("amount", "count", "rate") \
+            and unit_of(x.value) == unit_of(y.value):
+        diff = nx - ny
+        pct = f" ({diff / ny * 100:+.1f}%)" if ny and x.kind != "rate" else ""
+        note = f"{labels[0]} {x.value} − {labels[1]} {y.value} = {'△' if diff < 0 else '+'}{abs(diff):,.{1 if x.kind == 'rate' else 0}f}{unit_of(x.value)}{pct}"
+    conf = "high" if x.confidence == y.confidence == "high" else "medium"
+    head = Answer(text=x.text, value=f"{x.value} / {y.value}", kind="comparison", unit=x.unit, confidence=conf,
+                  reading=x.reading, year=x.year, span=x.span, items=items, note=note)
+    return AnswerResult(q, head)
+
+
+def comparison_kind(q: Question) -> str:
+    kind = "amount" if any(w in q.text for w in ("예산", "얼마", "금액", "원")) or not q.facets else "count"
+    if any(w in q.text for w in ("명", "인원", "정원", "현원")) or ("몇" in q.text and "얼마" not in q.text):
+        kind = "count"
+    return kind
 
 
 def _list_answer(q: Question, programmes: list[AnswerItem]) -> AnswerResult:

@@ -11,9 +11,9 @@ from collections import defaultdict
 
 from index.config import ANSWER_PASSAGES, COMMON_PROPER_SHARE, MAX_LIST_ITEMS
 from index.model import Chunk, Unit
-from search.answer import AnswerItem, AnswerResult, choose
+from search.answer import AnswerItem, AnswerResult, comparison_kind, choose, pair_answer, side_columns
 from search.citations import CIRCLED, report_label
-from search.question import Question, analyse
+from search.question import Question, analyse, comparison_sides
 
 
 
@@ -53,8 +53,35 @@ class Answerer:
         if q.specific:
             df = self.searcher.doc_freqs(set(q.specific))
             q.absent = [t for t in q.specific if not df.get(t)]
+        if q.kind == "comparison":
+            sides = comparison_sides(q)
+            if sides:   # two topics side by side: each answered as its own question
+                got = side_columns(q, units, idf, rank, self.proper_nouns)
+                return got if got is not None else self._pair(q, sides, units, rank)
         programmes = self.programmes(q) if q.kind == "list" and _asks_programmes(q) else None
         return choose(q, units, idf, rank, programmes, proper=self.proper_nouns)
+
+    def _pair(self, q: Question, sides: tuple[str, str], units: list[Unit], rank: dict) -> AnswerResult:
+        results = []
+        for text in sides:
+            sq = self.read(text)
+            if sq.kind in ("comparison", "topic", "list"):
+                sq.kind = comparison_kind(q)
+            res = self._single(sq, units, rank)
+            if res.answer is None:   # the side's own passages, when the question's did not hold it
+                hits = self.searcher.search(text, top_k=ANSWER_PASSAGES, year=None)
+                more = self.store.units_for_chunks([h.chunk.id for h in hits])
+                extra = [u for h in hits for u in more.get(h.chunk.id, [])]
+                res = self._single(sq, units + extra, {**{h.chunk.id: i for i, h in enumerate(hits)}, **rank})
+            results.append(res)
+        return pair_answer(q, _side_labels(sides), *results)
+
+    def _single(self, sq: Question, units: list[Unit], rank: dict) -> AnswerResult:
+        idf = self.searcher._idf(set(sq.specific)) if sq.specific else {}
+        if sq.specific:
+            df = self.searcher.doc_freqs(set(sq.specific))
+            sq.absent = [t for t in sq.specific if not df.get(t)]
+        return choose(sq, units, idf, rank, None, proper=self.proper_nouns)
 
     def proper_nouns(self, text: str) -> list[str]:
         """kiwi's proper nouns (NNP) in a value that are not everywhere in the reports: "카자흐스탄",
@@ -201,3 +228,9 @@ def evidence_first(hits, result: AnswerResult) -> list:
         h.confidence = names[worst]
         h.rank = i + 1
     return hits
+
+
+def _side_labels(sides: tuple[str, str]) -> tuple[str, str]:
+    """Short names of two sides: the words one side has and the other lacks."""
+    a, b = sides[0].split(), sides[1].split()
+    return (" ".join(w for w in a if w not in b) or sides[0], " ".join(w for w in b if w not in a) or sides[1])

@@ -192,3 +192,45 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
     return Question(text=text, kind=kind, years=years, departments=depts, chapter_kind=chapter_kind,
                     terms=terms, specific=specific, facets=facets, previous_year=previous,
                     counter=counter, counted=counted, fund=_fund(text), total=bool(_TOTAL.search(text)), asks_team=bool(_ASKS_TEAM.search(bare)))
+
+
+_CONNECTIVE = re.compile(r"(?:이랑|랑|하고|와|과)(?=\s)|\s(?:vs\.?|VS|대비)(?=\s)")
+# where the shared asking part of a comparison begins ("… 예산 각각 얼마야", "… 참여 인원 비교해줘")
+_SHARED_TAIL = re.compile(r"^(?:예산|사업비|비용|금액|돈|얼마|몇|언제|기간|일정|시기|날짜|인원|참여|정원|현원|수|"
+                          r"비율|집행|률|율|각각|둘|비교|차이|어느|규모|횟수|개수|분야)")
+_SIDE_NOISE = re.compile(r"\s*(?:각각|둘\s*다|모두|비교(?:해\s*줘|하면|해|해봐)?|어느\s*쪽이?\s*\S*|씩)(?=\s|[?]|$)")
+_YEAR_WORD = re.compile(r"(?:20)?\d{2}년(?:도|에|엔|의|은|는)?|(?:20)?\d{2}")
+
+
+def comparison_sides(q: Question) -> tuple[str, str] | None:
+    """"22년 지식포럼 워크랑 CSR 생태계 사업 예산 각각 얼마야?" -> ("22년 지식포럼 워크 예산 얼마야?",
+    "22년 CSR 생태계 사업 예산 얼마야?"): two topics asked side by side, each as its own question.
+    The sides are read as parallel: the left side's own words are as many as the right side's, and
+    the words before them (and any year or department) are shared. None when the sides differ only
+    in year ("22년 vs 23년": a year comparison)."""
+    bare = re.sub(r"\([^()]*\)", " ", q.text).strip()
+    depts = {d.replace(" ", "") for d in q.departments}
+    for m in _CONNECTIVE.finditer(bare):
+        word = bare[:m.end()].split()[-1] if bare[:m.end()].split() else ""
+        if m.group(0) == "과" and (word in depts or (len(word) <= 4 and word.endswith("과"))):
+            continue   # "사경과 …": a department, not "A과 B"
+        left, right = bare[:m.start()].split(), bare[m.end():].split()
+        break
+    else:
+        return None
+    cut = next((i for i, w in enumerate(right) if _SHARED_TAIL.match(w)), len(right))
+    right_topic, tail = right[:cut], right[cut:]
+    def context(w: str) -> bool:   # a year or a department, named for both sides
+        return bool(_YEAR_WORD.fullmatch(w)) or w in depts or (len(w) <= 4 and w.endswith("과") and w != left[-1:])
+    left_words = [w for w in left if not context(w)]
+    right_own = [w for w in right_topic if not context(w)]
+    if not left_words or not right_own or not tail:
+        return None
+    left_own = left_words[-len(right_own):]
+    shared = [w for w in left if w not in left_own]
+    ask = _SIDE_NOISE.sub("", " ".join(tail)).strip() or " ".join(tail)
+    def side(words: list[str]) -> str:
+        own_year = any(_YEAR_WORD.fullmatch(w) for w in words)
+        head = [w for w in shared if not (own_year and _YEAR_WORD.fullmatch(w))]
+        return " ".join(head + words + [ask])
+    return side(left_own), side(right_topic)
