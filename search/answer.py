@@ -143,11 +143,23 @@ def is_place(text: str, asked: list[str] = (), proper=None, person: bool = False
     if gone:
         bare = _WORD.sub(lambda m: " " if m.group(0).lower() in gone
                          or _PARTICLE_END.sub("", m.group(0)).lower() in gone else m.group(0), bare)
+    if person == "region":   # "어느 나라", "무슨 도시": a named country, city or region
+        return bool(_REGION_WORD.search(bare) or (proper and proper(bare)))
+    if _ACTIVITY_END.search(text):
+        return False   # "ICT 취업박람회 개최", "관광자원 우수성 홍보": what is done, not where or who
     if person:
         return bool(_PERSON_WORD.search(bare))
     if _PLACE_WORD.search(bare):
         return True
     return bool(proper and proper(bare))
+
+
+# A value ending in an activity noun names an activity ("… 홍보", "… 개최 등").
+_ACTIVITY_END = re.compile(r"(?:개최|운영|추진|지원|실시|홍보|조성|참여|구축|강화|확대|발굴|육성|제작|설치|개설|관리|점검|"
+                           r"견학|체험|모집|선정|협의|개선|수립|발간|배부|게시|방문|시행|진행|개발|교육|양성)"
+                           r"(?:\s*등)?[.)\s]*$")
+_REGION_WORD = re.compile(r"[가-힣]{2,}(?:시|국|도|주|현)(?![가-힣])|[가-힣]{2,}(?:공화국|연방)")
+REGION_ASKED = re.compile(r"어느\s*(?:나라|국가|도시|지역)|어디\s*나라|무슨\s*(?:나라|도시)|(?:나라|도시|국가)\s*(?:는|은|가|이)?\s*어디")
 
 
 # Labels whose values are not places or names ("대 상: 구민", "기간: 연중")
@@ -420,7 +432,8 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
             continue
         if q.total and not q.specific and (u.kind != "row" or (u.label or "").replace(" ", "") not in _TOTAL_LABELS):
             continue   # "비협과 22년 예산 전부 합치면": the department's 계 row, not a programme's 총액
-        vals = values_of(u, kind, q.facets, q.counter, _words(q.text) + q.terms, proper, "누구" in q.text, q.fund,
+        who = "region" if REGION_ASKED.search(q.text) else "누구" in q.text
+        vals = values_of(u, kind, q.facets, q.counter, _words(q.text) + q.terms, proper, who, q.fund,
                          bool(_NAME_ASKED.search(q.text)))
         if kind == "date" and _ASKS_DAY.search(q.text):   # "정확히 며칠": a day, not "하반기"
             vals = [v for v in vals if _DAY.search(v.text)]
