@@ -227,6 +227,27 @@ def _name_values(text: str, words: list[str]) -> list[Value]:
     return out
 
 
+_MEASURE = re.compile(r"^[\d,.\s]+$|\d,\d{3}|\d\s*(?:천원|백만|억|만원|원|%|명|건|회)|\d{1,2}\.\s*\d")
+_BRACKET = re.compile(r"\(([^()]{3,80})\)")
+_ITEM_SPLIT = re.compile(r"\s*[,、ㆍ·/]\s*")
+
+
+def _bracket_lists(text: str) -> list[Value]:
+    """"다국어(국어,영어,중국어)", "각종 행사(봄꽃축제, 직거래 장터 등)", "(기본·심화 과정)": the
+    members a noun lists in its brackets. Not money or dates ("(시비 81,000, 구비 87,000)")."""
+    out = []
+    for m in _BRACKET.finditer(text):
+        body = re.sub(r"\s*등$", "", m.group(1).strip())
+        items = [x for x in _ITEM_SPLIT.split(body) if x]
+        if len(items) < 2 or any(_MEASURE.search(x) or len(x) > 20 for x in items):
+            continue
+        last = items[-1].split()
+        if "," not in body and len(last) == 2 and all(" " not in x for x in items[:-1]):
+            items[-1] = last[0]   # "기본·심화 과정": the items are 기본 and 심화
+        out.append(Value(", ".join(items), m.start(1), m.start(1) + len(body)))
+    return out
+
+
 def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None = None,
               words: list[str] = (), proper=None, person: bool = False, fund: str | None = None,
               name_asked: bool = False) -> list[Value]:
@@ -293,6 +314,8 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
             found.append(Value(text, 0, len(text)))
         elif kind == "list" and len(_LIST_SPLIT.split(text)) >= 3 and is_list_value(text):
             found.append(Value(text, 0, len(text)))
+        if kind == "list" and not found:
+            found = _bracket_lists(text)
     if not unit.aligned and kind in ("count", "amount", "rate"):
         # "정 원 12 1 4 3 3 1": the first number after the label is the total, the rest are guesses
         m = re.search(r"(?<![\d,.])\d[\d,]*(?:\.\d+)?", text)
