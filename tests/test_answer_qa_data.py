@@ -1,15 +1,17 @@
-"""Checks the precise-fact answer records (a###, b###, c###, d###, e###) and
-near-miss records (n###, m###, o###, p###, r###) in tests/data/corpus_qa.jsonl
-against the report texts in corpus/.  The b### / m### records are a second,
-paraphrased batch, the c### / o### records a third, colloquial batch and the
-d### / p### records a fourth, colloquial batch built mostly on report lines
-earlier batches leave unused; the third and fourth batches are kept for
-tuning only.  The e### / r### records are a fifth, colloquial batch written
-blind to the answerer and held out for testing: every e### / r### record is
-split "test" and none may be used for tuning.  All are held to exactly the
-same rules as a### / n###, and each prefix is numbered from 001 on its own.
-a/b/n/m alternate test/tune by number, while every c### / o### / d### / p###
-record is split "tune".
+"""Checks the precise-fact answer records (a###, b###, c###, d###, e###, f###)
+and near-miss records (n###, m###, o###, p###, r###, s###) in
+tests/data/corpus_qa.jsonl against the report texts in corpus/.  The b### /
+m### records are a second, paraphrased batch, the c### / o### records a third,
+colloquial batch and the d### / p### records a fourth, colloquial batch built
+mostly on report lines earlier batches leave unused; the third and fourth
+batches are kept for tuning only.  The e### / r### records are a fifth,
+colloquial batch written blind to the answerer and held out for testing: every
+e### / r### record is split "test" and none may be used for tuning.  The
+f### / s### records are a sixth, colloquial batch for tuning (every record is
+split "tune"), again favouring report lines and facts no earlier batch uses as
+gold.  All are held to exactly the same rules as a### / n###, and each prefix
+is numbered from 001 on its own.  a/b/n/m alternate test/tune by number, while
+every c### / o### / d### / p### / f### / s### record is split "tune".
 
 Stdlib only.  Every gold quote must be an exact substring of the cited
 (1-based) line of the cited corpus file, and every gold value must occur in
@@ -67,12 +69,12 @@ def _load():
     return [json.loads(line) for line in lines if line.strip()]
 
 
-ANSWER_PREFIXES = ("a", "b", "c", "d", "e")
-NEAR_MISS_PREFIXES = ("n", "m", "o", "p", "r")
+ANSWER_PREFIXES = ("a", "b", "c", "d", "e", "f")
+NEAR_MISS_PREFIXES = ("n", "m", "o", "p", "r", "s")
 # Prefixes whose records alternate test/tune by number (odd = test).
 BALANCED_PREFIXES = ("a", "b", "n", "m")
 # Prefixes whose records are all for tuning.
-TUNE_ONLY_PREFIXES = ("c", "o", "d", "p")
+TUNE_ONLY_PREFIXES = ("c", "o", "d", "p", "f", "s")
 # Prefixes whose records are a held-out test batch (never tuned on).
 TEST_ONLY_PREFIXES = ("e", "r")
 
@@ -173,6 +175,18 @@ def test_fifth_batch_coverage():
     assert {f for r in batch_r for f in r["topic_files"]} == files
     assert sum(1 for r in batch_r if ABSENT_YEAR_RE.search(r["query"])) >= 8
 
+
+
+def test_sixth_batch_coverage():
+    """f### / s### (tuning batch) must stand on their own: every kind, every report."""
+    files = {p.name for p in CORPUS.glob("*.txt") if p.name not in ("userdict.txt", "aliases.txt")}
+    batch_f = [r for r in RECORDS if r["qid"][0] == "f"]
+    batch_s = [r for r in RECORDS if r["qid"][0] == "s"]
+    assert len(batch_f) >= 50 and len(batch_s) >= 20
+    assert {r["kind"] for r in batch_f} == ANSWER_KINDS
+    assert {g["file"] for r in batch_f for g in r["gold"]} == files
+    assert {f for r in batch_s for f in r["topic_files"]} == files
+    assert sum(1 for r in batch_s if ABSENT_YEAR_RE.search(r["query"])) >= 5
 
 def test_split_balance():
     for prefix in BALANCED_PREFIXES:
