@@ -446,7 +446,7 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
             ev += "|" + whole.get((u.file, u.programme), "")
         covered, missing = _coverage(q, ev, idf)
         found = len(q.specific) - len(missing)
-        if missing and not (len(missing) == 1 and found >= 2 and missing[0] not in rarest):
+        if missing and not (len(missing) == 1 and found >= 2 and (missing[0] not in rarest or missing[0] in q.category)):
             continue
         # a measure word (총액, 정원, 집행) must be in the unit itself: its text, headers, label or section
         facet_ev = evidence_text(" ".join([h for h, _ in u.cells] + [u.label or "", u.section or ""])

@@ -7,6 +7,7 @@ their programmes), read the question, choose, and cite one line or table row.
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from index.config import ANSWER_PASSAGES, COMMON_PROPER_SHARE, MAX_LIST_ITEMS
@@ -160,14 +161,15 @@ def _programme_key(c: Chunk) -> tuple:
 
 
 def _years(text: str) -> list[str]:
-    import re
-
     return re.findall(r"(20\d{2})\s*년", text)
 
 
 def _asks_programmes(q: Question) -> bool:
     """"비전협력과 22년 사업 뭐 있어?", "추진실적 항목 전부": a department's or a year's programmes."""
-    return bool(q.departments or q.years) and any(w in q.text for w in ("사업", "추진", "항목", "계획", "실적"))
+    # a question with its own topic words ("의료서비스 체험관에 어떤 측정기들") asks inside a programme
+    own = [t for t in q.specific if not re.fullmatch(r"(?:추진|주요|중점|신규|세부)?사업(?:들|계획)?|프로그램", t)]
+    return bool(q.departments or q.years) and not own \
+        and any(w in q.text for w in ("사업", "추진", "항목", "계획", "실적"))
 
 
 def unit_citation(u: Unit, chunk: Chunk | None) -> str:

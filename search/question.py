@@ -98,6 +98,7 @@ class Question:
     previous_year: bool = False                 # "작년보다", "전년 대비": compare with the year before
     absent: list[str] = field(default_factory=list)     # specific terms no report holds (phrasing: "사람", "vs")
     asks_team: bool = False                     # "어느 팀이 맡아?": the programme's team line answers
+    category: list[str] = field(default_factory=list)   # "어떤 언어들", "항목 뭐뭐": what the answer is, not about
     counted: str | None = None                  # "팀 몇 개": the noun right before 몇
     fund: str | None = None                     # "국", "시", "구": the funding share asked (국비, 서울시 돈, 구비)
     total: bool = False                         # "전부 합치면", "전체 예산": the 계 row
@@ -142,6 +143,17 @@ def _compares(text: str) -> bool:
     if re.search(r"(?:이랑|랑|하고)\s", text) and re.search(r"각각|씩|둘\s*다|어느\s*쪽", text):
         return True   # "정원이랑 현원 몇 명씩", "A랑 B 둘 다"
     return bool(re.search(r"보다|대비|비교|차이|늘었|줄었|늘어|줄어|증가|감소|증감|변화|달라", text))
+
+
+_CATEGORY_AFTER = re.compile(r"(?:어떤|무슨|어느)\s*([가-힣A-Za-z]{1,8}?)(?:들)?(?:[은는이가을를로에]|으로|에서)?(?=\s|$|\?)")
+_CATEGORY_BEFORE = re.compile(r"([가-힣A-Za-z]{1,8}?)(?:은|는|이|가)?\s+(?:이름|명칭|뭐뭐|누구\s*누구|어디\s*어디|누구야|누구)")
+
+
+def category_words(text: str, specific: list[str]) -> list[str]:
+    """The noun that names what kind of thing the answer is ("어떤 언어들로" -> 언어, "재정지원 항목
+    뭐뭐" -> 항목, "협의체 이름" -> 협의체): the answer instantiates it, so its line need not say it."""
+    words = [m.group(1) for pat in (_CATEGORY_AFTER, _CATEGORY_BEFORE) for m in pat.finditer(text)]
+    return [t for t in specific if any(w == t or (w.endswith(t) and len(t) >= 2) for w in words)]
 
 
 def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str] | None = None) -> Question:
@@ -191,7 +203,8 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
         counter = m2.group(1) if m2 and m2.group(1) not in _NOT_COUNTER else None
     return Question(text=text, kind=kind, years=years, departments=depts, chapter_kind=chapter_kind,
                     terms=terms, specific=specific, facets=facets, previous_year=previous,
-                    counter=counter, counted=counted, fund=_fund(text), total=bool(_TOTAL.search(text)), asks_team=bool(_ASKS_TEAM.search(bare)))
+                    counter=counter, counted=counted, fund=_fund(text), total=bool(_TOTAL.search(text)), asks_team=bool(_ASKS_TEAM.search(bare)),
+                    category=category_words(text, specific))
 
 
 _CONNECTIVE = re.compile(r"(?:이랑|랑|하고|와|과)(?=\s)|\s(?:vs\.?|VS|대비)(?=\s)")
