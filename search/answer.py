@@ -21,6 +21,9 @@ from search.question import COUNTERS, FACET_EVIDENCE, Question
 _AMOUNT = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*(천\s*원|백만\s*원|만\s*원|억\s*원|억|원)")
 _COUNT = re.compile(r"(?<![\d.,])\(?(\d{1,3}(?:,\d{3})+|\d+)\)?\s*(명|주년|위권|위|개소|개팀|개사|개교|개국|개월|개|회|곳|건|팀|가구|세대|호|차례|기관|종|대|권|편|점|차|시간|일간|주|박|부|장|매|쪽|층|척|그루|마리|채)(?![가-힣]{0,0}[원])")
 _NO_BUDGET = re.compile(r"비예산|무예산|예산\s*(?:없음|미소요)|소요예산\s*없")
+# How often: "분기별 1회 이상", "년 2회", "월별", "연 1회", "매월", "수시", "상설"
+_FREQ = re.compile(r"(?:매\s*)?(?:연|년|월|분기|반기|주|격월|격주|상\s*[·ㆍ]?\s*하반기)\s*(?:별|마다|간|각)?\s*\d+\s*회(?:\s*이상|\s*이내)?"
+                   r"|(?:분기|반기|월|주|연|년)\s*(?:별|마다)|매\s*(?:년|월|주|일|분기)|격월|격주|상설|상시|수시|연중")
 _RATE = re.compile(r"(?<![\d.])\d+(?:\.\d+)?\s*%")
 _DATE = re.compile(
     r"(?:20\d{2}\s*[.년]\s*\d{1,2}\s*[.월]?(?:\s*\d{1,2}\s*[.일]?)?|['`‘’]\d{2}\s*\.\s*\d{1,2}\s*\.?(?:\s*\d{1,2}\s*\.?)?"
@@ -280,6 +283,12 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
             found.append(Value(m.group(0), m.start(), m.end(), number=0.0))
         if not found and kind == "amount" and unit.unit and not unit.aligned:
             pass  # an unaligned table line: which number is the amount is a guess
+    elif kind == "frequency":
+        for m in _FREQ.finditer(text):
+            found.append(Value(m.group(0).strip(), m.start(), m.end()))
+        if not found:   # "개최: 3회": a count of times, the year's frequency when nothing else says
+            found = [Value(m.group(0), m.start(), m.end(), number=number_of(m.group(0)))
+                     for m in _COUNT.finditer(text) if re.search(r"(?:회|번|차례)$", m.group(0))]
     elif kind == "count":
         for m in _COUNT.finditer(text):
             if counter_ok(m.group(0), counter):
@@ -416,7 +425,9 @@ def _per_item(text: str, v: Value) -> bool:
 
 _NAME_ASKED = re.compile(r"이름|명칭|뭐라고\s*(?:불|해)|정식")
 _TOTAL_LABELS = {"계", "합계", "총계", "총액"}
-_PART = re.compile(r"(?:팀|인|명|회|개|곳|건|가구|세대|기관|개소|업체|단체)\s*당|따로|단독|별도|만\s*(?:의\s*)?(?:예산|비용|금액|돈)")
+# A part of a programme's money: per item, on its own, or one cost item ("용역비", "인건비")
+_PART = re.compile(r"(?:팀|인|명|회|개|곳|건|가구|세대|기관|개소|업체|단체)\s*당|따로|단독|별도|만\s*(?:의\s*)?(?:예산|비용|금액|돈)"
+                   r"|용역비|인건비|운영비|홍보비|행사비|위탁비|임차료|수당|여비|재료비|시설비|보상금|강사료")
 
 
 def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
@@ -456,7 +467,7 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
         if q.total and not q.specific and (u.kind != "row" or (u.label or "").replace(" ", "") not in _TOTAL_LABELS):
             continue   # "비협과 22년 예산 전부 합치면": the department's 계 row, not a programme's 총액
         who = "region" if REGION_ASKED.search(q.text) else "누구" in q.text
-        vals = values_of(u, kind, q.facets, q.counter, _words(q.text) + q.terms, proper, who, q.fund,
+        vals = values_of(u, "frequency" if q.frequency else kind, q.facets, q.counter, _words(q.text) + q.terms, proper, who, q.fund,
                          bool(_NAME_ASKED.search(q.text)))
         if kind == "date" and _ASKS_DAY.search(q.text):   # "정확히 며칠": a day, not "하반기"
             vals = [v for v in vals if _DAY.search(v.text)]
@@ -491,8 +502,9 @@ def _clauses(text: str) -> list[tuple[int, int]]:
             depth += 1
         elif ch in ")]}）」』’”" and depth:
             depth -= 1
-        elif ch in ",;" and not depth:
-            spans.append((start, i))
+        elif ch in ",;" and not depth and not (ch == "," and 0 < i < len(text) - 1
+                                                 and text[i - 1].isdigit() and text[i + 1].isdigit()):
+            spans.append((start, i))   # not the comma of "228,000"
             start = i + 1
     spans.append((start, len(text)))
     return spans
@@ -513,6 +525,9 @@ def _clause_holds(text: str, v: Value, specific: list[str]) -> bool:
     mine = next(((a, b) for a, b in spans if a <= v.start < b), None)
     if mine is None:
         return True
+    colon = text.find(":")
+    if 0 <= colon < spans[0][1] and v.start > colon and not hits(*mine):
+        return True   # "봄업프로젝트 개최: 5월, 10월(년 2회)": the values after a label are all the label's
     return hits(*mine) >= max(hits(a, b) for a, b in spans if (a, b) != mine)
 
 

@@ -99,6 +99,7 @@ class Question:
     absent: list[str] = field(default_factory=list)     # specific terms no report holds (phrasing: "사람", "vs")
     asks_team: bool = False                     # "어느 팀이 맡아?": the programme's team line answers
     category: list[str] = field(default_factory=list)   # "어떤 언어들", "항목 뭐뭐": what the answer is, not about
+    frequency: bool = False                     # "얼마나 자주", "1년에 몇 번": how often
     counted: str | None = None                  # "팀 몇 개": the noun right before 몇
     fund: str | None = None                     # "국", "시", "구": the funding share asked (국비, 서울시 돈, 구비)
     total: bool = False                         # "전부 합치면", "전체 예산": the 계 row
@@ -145,6 +146,7 @@ def _compares(text: str) -> bool:
     return bool(re.search(r"보다|대비|비교|차이|늘었|줄었|늘어|줄어|증가|감소|증감|변화|달라", text))
 
 
+_ASKS_FREQUENCY = re.compile(r"자주|간격|주기|빈도|(?:1년|일\s*년|한\s*해|연간|한\s*달|1달|달|분기|월|주)\s*에?\s*몇\s*(?:번|회)")
 _CATEGORY_AFTER = re.compile(r"(?:어떤|무슨|어느)\s*([가-힣A-Za-z]{1,8}?)(?:들)?(?:[은는이가을를로에]|으로|에서)?(?=\s|$|\?)")
 _CATEGORY_BEFORE = re.compile(r"([가-힣A-Za-z]{1,8}?)(?:은|는|이|가)?\s+(?:이름|명칭|뭐뭐|누구\s*누구|어디\s*어디|누구야|누구)")
 
@@ -173,6 +175,9 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
     for d in depts + list(aliases):
         bare = bare.replace(d, " ")
     kind = asked_kind(bare)
+    frequency = bool(_ASKS_FREQUENCY.search(bare))
+    if frequency and kind in ("amount", "topic", "date", "count"):
+        kind = "count"   # "얼마나 자주", "1년에 몇 번": answered by "분기별 1회", "년 2회", "수시"
     previous = bool(re.search(r"작년보다|전년\s*대비|전년보다|전년도보다|지난해보다|작년\s*대비|작년이랑|작년하고|작년과", text))
     # "(컨퍼런스, 구민 금융교육 등)": a hint about the topic, not terms an answer must hold
     hint_spans = [m.span() for m in re.finditer(r"\([^()]*\)", text)]
@@ -204,7 +209,7 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
     return Question(text=text, kind=kind, years=years, departments=depts, chapter_kind=chapter_kind,
                     terms=terms, specific=specific, facets=facets, previous_year=previous,
                     counter=counter, counted=counted, fund=_fund(text), total=bool(_TOTAL.search(text)), asks_team=bool(_ASKS_TEAM.search(bare)),
-                    category=category_words(text, specific))
+                    category=category_words(text, specific), frequency=frequency)
 
 
 _CONNECTIVE = re.compile(r"(?:이랑|랑|하고|와|과)(?=\s)|\s(?:vs\.?|VS|대비)(?=\s)")
