@@ -29,7 +29,7 @@ _DATE = re.compile(
     r"(?:20\d{2}\s*[.년]\s*\d{1,2}\s*[.월]?(?:\s*\d{1,2}\s*[.일]?)?|['`‘’]\d{2}\s*\.\s*\d{1,2}\s*\.?(?:\s*\d{1,2}\s*\.?)?"
     r"|\d{1,2}\s*\.?\s*[~∼-]\s*\d{1,2}\s*월(?:중|경|초|말|까지)?"   # "7. ~ 12월", "2. ~ 6월중"
     r"|\d{1,2}\s*월\s*(?:\d{1,2}\s*일)?(?:\s*[~∼-]\s*\d{1,2}\s*월?\s*(?:\d{1,2}\s*일)?)?(?:중|경|초|말|까지|부터)?"
-    r"|[상하]반기|연중|\d\s*분기|\d{1,2}\.\s*\d{1,2}\.\s*[~∼-]\s*\d{1,2}\.\s*\d{1,2}\.?"
+    r"|[상하]반기|연중|상설|상시|수시|\d\s*분기|\d{1,2}\.\s*\d{1,2}\.\s*[~∼-]\s*\d{1,2}\.\s*\d{1,2}\.?"
     r"|(?<![\d.,])(?:1[0-2]|0?[1-9])\.\s?(?:3[01]|[12]\d|0?[1-9])\.(?![\d,])"   # "(7.5.)", "3.9."
     r"|(?:매월|매주|매년)\s*(?:첫째|둘째|셋째|넷째|마지막)?\s*(?:주\s*)?[월화수목금토일]요일|[월화수목금토일]요일)")
 _LIST_SPLIT = re.compile(r"\s*[,、ㆍ]\s*")
@@ -214,6 +214,9 @@ def labelled_values(unit: Unit, words: list[str]) -> list[Value]:
     return out
 
 
+_QUOTED_NAME = re.compile(r"[「『‘“]([^」』’”]{2,40})[」』’”]")
+
+
 def _name_values(text: str, words: list[str]) -> list[Value]:
     """"영등포에버 정식 이름": the bracket after the asked word ("영등포에버(영등포 지속 가능 …)");
     "백서 무슨 이름": the word that extends the asked word ("영등포백서")."""
@@ -330,8 +333,13 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
         m = re.search(r"(?<![\d,.])\d[\d,]*(?:\.\d+)?", text)
         if m and not found:
             found.append(Value(m.group(0), m.start(), m.end(), number=number_of(m.group(0))))
-    if kind == "place" and not found and name_asked:
-        found = _name_values(text, words)
+    if kind == "place" and name_asked:
+        # "공간 이름 뭐였지" and "청년 활동 거점 공간 「무중력지대-영등포」 조성": a name in its own quotes
+        asked = {w.lower() for w in words if len(w) >= 2}
+        quoted = [Value(m.group(1).strip(), m.start(1), m.end(1)) for m in _QUOTED_NAME.finditer(text)
+                  if m.group(1).strip().lower() not in asked   # and named right after the asked noun
+                  and any(w in text[max(0, m.start() - 8):m.start()].lower() for w in asked)]
+        found = quoted or found or _name_values(text, words)
     years = unit.fact_years
     for v in found:
         v.year = years[-1] if len(years) == 1 else (unit.year if unit.year in years else (years[-1] if years else None))
@@ -409,6 +417,8 @@ def _coverage(q: Question, evidence: str, idf: dict[str, float]) -> tuple[float,
     return (got / total if total else 0.0), missing
 
 
+_ASKS_MONTH = re.compile(r"몇\s*월")
+_MONTHISH = re.compile(r"\d\s*월|\d\s*\.\s*\d|[상하]반기|\d\s*분기")
 _ASKS_DAY = re.compile(r"며칠|몇\s*일(?!간|동안)|날짜|정확히\s*언제|무슨\s*요일")
 _DAY = re.compile(r"\d{1,2}\s*일|\d{1,2}\.\s*\d{1,2}\.|요일|\d{4}\.\s*\d{1,2}\.\s*\d{1,2}")
 
@@ -471,6 +481,8 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
                          bool(_NAME_ASKED.search(q.text)))
         if kind == "date" and _ASKS_DAY.search(q.text):   # "정확히 며칠": a day, not "하반기"
             vals = [v for v in vals if _DAY.search(v.text)]
+        elif kind == "date" and _ASKS_MONTH.search(q.text):   # "몇 월에": a month, not "수시"
+            vals = [v for v in vals if _MONTHISH.search(v.text)]
         if q.total and kind in ("count", "amount") and u.kind == "line":
             vals = [v for v in vals if not _per_item(u.text, v)]   # "사업별 10명 이내" is no total
         if u.kind == "line" and vals:
