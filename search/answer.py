@@ -450,7 +450,7 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
     if kind in ("amount", "comparison") and not _PART.search(q.text):
         for u in units:
             whole.setdefault((u.file, u.programme), [])
-            whole[(u.file, u.programme)].append(u.text)
+            whole[(u.file, u.programme)].append(u.context + " " + (u.programme or "") if u.text.lstrip().startswith("-") else u.text)
         whole = {k: evidence_text(" ".join(v)) for k, v in whole.items()}
     # the question's most specific term(s) may never be the one left out ("선포식 언제" is not
     # answered by another date of the same programme)
