@@ -482,7 +482,8 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
         if kind == "date" and _ASKS_DAY.search(q.text):   # "정확히 며칠": a day, not "하반기"
             vals = [v for v in vals if _DAY.search(v.text)]
         elif kind == "date" and _ASKS_MONTH.search(q.text):   # "몇 월에": a month, not "수시"
-            vals = [v for v in vals if _MONTHISH.search(v.text)]
+            vals = sorted((v for v in vals if _MONTHISH.search(v.text)),
+                          key=lambda v: not re.search(r"\d\s*월", v.text))   # "(7월)" before "상반기"
         if q.total and kind in ("count", "amount") and u.kind == "line":
             vals = [v for v in vals if not _per_item(u.text, v)]   # "사업별 10명 이내" is no total
         if u.kind == "line" and vals:

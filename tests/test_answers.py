@@ -68,6 +68,23 @@ def test_list_of_one_departments_programmes(service):
     assert all(i["citation"].endswith(f"{FILE_2022}:{i['source']['lines'][0]}") for i in a["items"])
 
 
+def test_a_long_list_shows_the_first_items_and_says_there_are_more(service):
+    """At a district's scale a department's programmes over all years run to thousands: the list
+    stops at MAX_LIST_ITEMS and says so (the programmes here, repeated, stand in for them)."""
+    from dataclasses import replace
+
+    from index.config import MAX_LIST_ITEMS
+    from search.answer import choose
+
+    answerer = service.searcher.answerer
+    q = answerer.read("비전협력과 22년 주요업무 추진계획 사업 뭐뭐 있어?")
+    real = answerer.programmes(q)
+    many = [replace(p, value=f"{p.value} {i}") for i in range(MAX_LIST_ITEMS // len(real) + 2) for p in real]
+    a = choose(q, [], {}, {}, many).answer
+    assert len(a.items) == MAX_LIST_ITEMS < len(many)
+    assert a.note and "더 있습니다" in a.note and a.text.endswith(" 외")
+
+
 def test_two_year_comparison_with_difference(service):
     a = ask(service, "22년 의료관광 예산 작년보다 얼마 늘었어?").answer
     assert a["kind"] == "comparison"
@@ -88,6 +105,40 @@ def test_comparison_of_two_things_side_by_side(service):
     assert "+297,092천원" in a["note"]
     b = ask(service, "사경과 19년 6급 정원이랑 현원 비교하면?").answer
     assert b["value"] == "5 / 4" and [i["source"]["lines"] for i in b["items"]] == [[32, 32], [33, 33]]
+
+
+def test_two_topics_side_by_side_are_answered_each_with_its_own_line(service):
+    """Two programmes' figures asked together: each side is its own question, with its own citation."""
+    a = ask(service, "20년 투자사업 실적 분석평가랑 성과관리 상반기 중간평가 각각 몇 월에 했어?").answer
+    assert a is not None and a["kind"] == "comparison"
+    assert [(i["value"], i["source"]["lines"]) for i in a["items"]] == [("6월", [154, 154]), ("7월", [155, 155])]
+    b = ask(service, "22년 지식포럼 워크랑 CSR 생태계 사업 예산 각각 얼마야?").answer
+    assert b is not None and [i["source"]["file"] for i in b["items"]] == [FILE_2022, FILE_2022]
+    assert b["value"] == "168,000천원 / 50,800천원" and "+117,200천원" in b["note"]
+
+
+def test_how_often_is_answered_by_a_frequency(service):
+    a = ask(service, "남북교류협력위원회 1년에 몇 번 열어?").answer
+    assert a is not None and a["value"] == "상·하반기 각 1회" and a["source"]["lines"] == [131, 131]
+    b = ask(service, "여의도 봄업 프로젝트 1년에 몇 번 해?").answer
+    assert b is not None and b["value"] == "년 2회"
+
+
+def test_a_list_in_brackets_after_the_asked_noun(service):
+    a = ask(service, "사회적기업 판매부스 어느 행사들에 나가?").answer
+    assert a is not None and a["kind"] == "list" and a["value"] == "봄꽃축제, 직거래 장터"
+    assert a["source"] == {"file": FILE_2019, "lines": [129, 129], "page": None}
+
+
+def test_an_activity_is_no_place(service):
+    # "ICT 취업박람회 개최: 6월중" says when, not where; "특화된 의료서비스 … 홍보" is no country
+    assert ask(service, "ICT 취업박람회 어디서 열려?").answer is None
+    assert ask(service, "22년 의료관광 설명회 어느 나라에서 열어?").answer is None
+
+
+def test_no_budget_answers_how_much(service):
+    a = ask(service, "영등포형 뉴딜사업 하는 데 돈 얼마 들어?").answer
+    assert a is not None and a["value"] == "비예산" and a["text"].startswith("□ 소요예산")
 
 
 def test_short_forms_from_aliases_are_read_as_the_reports_word(service):

@@ -115,6 +115,19 @@ def test_filters_and_facets(index):
     assert b.lexical.search(["예산"], 10, Filters.of(year=1999)) == [] == b.vectors.search(_vec(1), 10, Filters.of(year=1999))
 
 
+def test_programme_heads(index):
+    """One chunk per programme (the first), latest report year first, under the filters; general
+    and other chapters hold no programmes."""
+    b = open_backend(index)
+    heads = list(b.chunks.programme_heads(Filters()))
+    assert [(c.file, c.programme) for c in heads] == [("2022/보고/report.txt", "의료관광"), ("other.txt", "청년"),
+                                                      ("2021/보고/report.txt", "의료관광")]
+    assert all(c.start_line == 1 for c in heads)
+    assert [c.file for c in b.chunks.programme_heads(Filters.of(year=2021))] == ["2021/보고/report.txt"]
+    assert [c.programme for c in b.chunks.programme_heads(Filters.of(department="기획담당관"))] == ["청년"]
+    assert list(b.chunks.programme_heads(Filters.of(year=1999))) == []
+
+
 def _terms(chunk_id: str) -> set[str]:
     file, _, n = chunk_id.rpartition(":")
     return set(FILES[file][4][int(n.split("-")[0]) - 1])
