@@ -21,10 +21,10 @@ KIND_LABELS = {"amount": "금액", "count": "수", "date": "일정·기간", "pl
 # Order matters: the first pattern that matches decides (a comparison of amounts is a comparison).
 _KIND_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("comparison", re.compile(r"보다|대비|비교|차이|증감|늘었|줄었|늘어|줄어|증가|감소|변화|달라|vs|VS|각각|얼마씩|[명개건회]씩|둘\s*다|어느\s*쪽")),
-    ("rate", re.compile(r"%|퍼센트|몇\s*프로|[률율](?:은|는|이|가|이야|\?|$|\s)|비율|비중")),
+    ("rate", re.compile(r"%|퍼센트|몇\s*프로|몇\s*퍼(?!센)|[률율](?:은|는|이|가|이야|\?|$|\s)|비율|비중")),
     ("list", re.compile(r"어떤\s*사업들?|무슨\s*사업들?|사업\s*(?:목록|들|뭐뭐|전부|다|모두)|사업.{0,6}(?:뭐야|뭐|뭔지|알려)|뭐뭐|어디어디|목록|종류|뭐\s*있|뭐가\s*있|어떤\s*것들|어떤.{0,12}있(?:어|나|니|는지|지)|항목|(?:어느|무슨|어떤)\s*[가-힣]{1,6}들|(어디|누구|뭐)\s*\1")),
     ("date", re.compile(r"언제|몇\s*월|며칠|몇\s*년도|몇\s*일에|날짜|시기|일정|기간|개최일|기한|마감|부터|까지")),
-    ("count", re.compile(r"몇\s*(?:명|개|회|곳|건|번|팀|가구|세대|개소|차례|군데|기관|개사|종|대|시간|호|자리|층|권|편|점|부|장|매|쪽|척|그루|마리|채|석|병|벌|켤레|통|판|주|일간|개월|개국|개교)|인원|정원|현원|몇\s*[가-힣]{0,3}(?:이나|야|\?)|몇$|수(?:는|가|가\s*몇|\s*몇|$|\?)")),
+    ("count", re.compile(r"몇\s*(?:년짜리|달|개월|년간|주간|일간)|몇\s*(?:명|개|회|곳|건|번|팀|가구|세대|개소|차례|군데|기관|개사|종|대|시간|호|자리|층|권|편|점|부|장|매|쪽|척|그루|마리|채|석|병|벌|켤레|통|판|주|일간|개월|개국|개교)|인원|정원|현원|몇\s*[가-힣]{0,3}(?:이나|야|\?)|몇$|수(?:는|가|가\s*몇|\s*몇|$|\?)")),
     ("amount", re.compile(r"얼마|금액|예산|비용|사업비|소요|천원|억|만\s*원|원이|재원|집행액|보조금|지원금|총액")),
     ("place", re.compile(r"어디|어느|누구|기관|도시|장소|위치|주소|이름|명칭|업체|대상은|대상이|파트너|협력\s*기관|주관|주최")),
 ]
@@ -126,11 +126,17 @@ _ASKS_AMOUNT = re.compile(r"얼마|금액|비용")
 _ASKS_WHEN = re.compile(r"언제|며칠|몇\s*월|날짜|몇\s*일에")
 
 
+_WHEN_WORD = re.compile(r"언제|몇\s*월|며칠|몇\s*년도|몇\s*일에|날짜|시기|일정|기간|개최일|기한|마감")
+_COUNT_ASKED = re.compile(r"몇\s*(?:명|개|회|곳|건|번|팀|가구|세대|개소|차례|군데|기관)")
+
+
 def asked_kind(text: str) -> str:
     if len(question_years(text)) >= 2:
         return "comparison"
     first = next((k for k, pat in _KIND_PATTERNS if pat.search(text)
                   and (k != "comparison" or _compares(text))), "topic")
+    if first == "date" and not _WHEN_WORD.search(text) and _COUNT_ASKED.search(text):
+        first = "count"   # "사업별로 몇 명까지 꾸려": 까지 bounds a count, not a date
     if first in ("list", "date", "place") and _ASKS_AMOUNT.search(text) and not _ASKS_WHEN.search(text) \
             and not re.search(r"얼마나\s*(?:걸|오래|자주|많이\s*(?:왔|참여|모였))", text):
         return "amount"
