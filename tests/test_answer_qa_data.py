@@ -1,5 +1,5 @@
-"""Checks the precise-fact answer records (a###, b###, c###, d###, e###, f###)
-and near-miss records (n###, m###, o###, p###, r###, s###) in
+"""Checks the precise-fact answer records (a###, b###, c###, d###, e###, f###,
+g###) and near-miss records (n###, m###, o###, p###, r###, s###, t###) in
 tests/data/corpus_qa.jsonl against the report texts in corpus/.  The b### /
 m### records are a second, paraphrased batch, the c### / o### records a third,
 colloquial batch and the d### / p### records a fourth, colloquial batch built
@@ -9,9 +9,14 @@ colloquial batch written blind to the answerer and held out for testing: every
 e### / r### record is split "test" and none may be used for tuning.  The
 f### / s### records are a sixth, colloquial batch for tuning (every record is
 split "tune"), again favouring report lines and facts no earlier batch uses as
-gold.  All are held to exactly the same rules as a### / n###, and each prefix
-is numbered from 001 on its own.  a/b/n/m alternate test/tune by number, while
-every c### / o### / d### / p### / f### / s### record is split "tune".
+gold.  The g### / t### records are a seventh, colloquial batch for tuning
+(every record is split "tune"), built mostly on report lines and values no
+earlier batch uses as gold: 인력 table cells, 예산 table columns, 추진일정
+lines, names of plans and events, and near misses on absent years, absent
+details and programmes asked of the wrong department.  All are held to
+exactly the same rules as a### / n###, and each prefix is numbered from 001
+on its own.  a/b/n/m alternate test/tune by number, while every c### / o### /
+d### / p### / f### / s### / g### / t### record is split "tune".
 
 Stdlib only.  Every gold quote must be an exact substring of the cited
 (1-based) line of the cited corpus file, and every gold value must occur in
@@ -69,12 +74,12 @@ def _load():
     return [json.loads(line) for line in lines if line.strip()]
 
 
-ANSWER_PREFIXES = ("a", "b", "c", "d", "e", "f")
-NEAR_MISS_PREFIXES = ("n", "m", "o", "p", "r", "s")
+ANSWER_PREFIXES = ("a", "b", "c", "d", "e", "f", "g")
+NEAR_MISS_PREFIXES = ("n", "m", "o", "p", "r", "s", "t")
 # Prefixes whose records alternate test/tune by number (odd = test).
 BALANCED_PREFIXES = ("a", "b", "n", "m")
 # Prefixes whose records are all for tuning.
-TUNE_ONLY_PREFIXES = ("c", "o", "d", "p", "f", "s")
+TUNE_ONLY_PREFIXES = ("c", "o", "d", "p", "f", "s", "g", "t")
 # Prefixes whose records are a held-out test batch (never tuned on).
 TEST_ONLY_PREFIXES = ("e", "r")
 
@@ -187,6 +192,18 @@ def test_sixth_batch_coverage():
     assert {g["file"] for r in batch_f for g in r["gold"]} == files
     assert {f for r in batch_s for f in r["topic_files"]} == files
     assert sum(1 for r in batch_s if ABSENT_YEAR_RE.search(r["query"])) >= 5
+
+def test_seventh_batch_coverage():
+    """g### / t### (tuning batch) must stand on their own: every kind, every report."""
+    files = {p.name for p in CORPUS.glob("*.txt") if p.name not in ("userdict.txt", "aliases.txt")}
+    batch_g = [r for r in RECORDS if r["qid"][0] == "g"]
+    batch_t = [r for r in RECORDS if r["qid"][0] == "t"]
+    assert len(batch_g) >= 60 and len(batch_t) >= 25
+    assert {r["kind"] for r in batch_g} == ANSWER_KINDS
+    assert {g["file"] for r in batch_g for g in r["gold"]} == files
+    assert {f for r in batch_t for f in r["topic_files"]} == files
+    assert sum(1 for r in batch_t if ABSENT_YEAR_RE.search(r["query"])) >= 6
+
 
 def test_split_balance():
     for prefix in BALANCED_PREFIXES:
