@@ -233,6 +233,16 @@ def _name_values(text: str, words: list[str]) -> list[Value]:
     return out
 
 
+def _list_text(text: str) -> str:
+    """A list as its items: no bullet, nothing from "등" on ("사업개발비, 사회보험료 등 재정지원"),
+    and a modifier before the first item left to the whole list ("주제 연계 워크숍, 강연, 전시")."""
+    body = re.sub(r"\s*등(?:을|의|으로|이|에)?(?:\s.*)?$", "", _LEAD.sub("", text)).strip() or text.strip()
+    items = [x.strip() for x in re.split(r"\s*,\s*", body) if x.strip()]
+    if len(items) >= 3 and len(items[0].split()) >= 3 and all(len(x.split()) == 1 for x in items[1:]):
+        items[0] = items[0].split()[-1]
+    return ", ".join(items)
+
+
 _MEASURE = re.compile(r"^[\d,.\s]+$|\d,\d{3}|\d\s*(?:천원|백만|억|만원|원|%|명|건|회)|\d{1,2}\.\s*\d")
 _BRACKET = re.compile(r"\(([^()]{3,80})\)")
 _ITEM_SPLIT = re.compile(r"\s*[,、ㆍ·/]\s*")
@@ -317,7 +327,7 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
             if rest and ok:
                 s = text.index(rest, i)
                 if kind == "list":   # "창의성, 경제성, 실용성, 적용범위 등을 종합하여 결정": the items
-                    rest = re.sub(r"\s*등(?:을|의|으로|이|에)?(?:\s.*)?$", "", rest) or rest
+                    rest = _list_text(rest)
                 found.append(Value(rest, s, s + len(rest), labelled=asked_label))
             elif kind == "place" and head and not _PROSE_END.search(head) and is_place(head, words, proper, person):
                 s = text.index(head)
@@ -325,7 +335,7 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
         elif kind == "place" and not _PROSE_END.search(text) and is_place(text, words, proper, person):
             found.append(Value(text, 0, len(text)))
         elif kind == "list" and len(_LIST_SPLIT.split(text)) >= 3 and is_list_value(text):
-            found.append(Value(text, 0, len(text)))
+            found.append(Value(_list_text(text), 0, len(text)))
         if kind == "list" and not found:
             found = _bracket_lists(text)
     if not unit.aligned and kind in ("count", "amount", "rate"):
@@ -600,6 +610,47 @@ def topic_label(q: Question) -> str:
     return f"{words} {kind_word}".strip()
 
 
+def _child_list(q: Question, units: list[Unit], idf: dict[str, float],
+                passage_rank: dict[str, int]) -> AnswerResult | None:
+    """"외부재원 확보 사업 주요 내용 뭐뭐야?": the lines under a line ("- 주요 사업내용" and its
+    " - …" children), each item with its own citation, when that line and its context hold the
+    question's terms (the rules of ``_candidates``)."""
+    children: dict[str, list[Unit]] = {}
+    for u in units:
+        parent = u.context.rsplit(" · ", 1)[-1].strip() if u.kind == "line" else ""
+        if parent:
+            children.setdefault((u.file, parent), []).append(u)
+    best = None
+    present = [t for t in q.specific if t not in q.absent]
+    top = max((idf.get(t, 1.0) for t in present), default=0.0)
+    rarest = {t for t in present if idf.get(t, 1.0) >= top}
+    for u in units:
+        kids = children.get((u.file, u.text.strip()), [])
+        kids = [k for k in kids if k.line > u.line and k.chunk_id == u.chunk_id]
+        if len(kids) < max(2, _listed_count(q)) or u.kind != "line":
+            continue   # "10개 분야 뭐뭐야": fewer lines are not that list
+        covered, missing = _coverage(q, evidence_text(u.text + "|" + u.context), idf)
+        found = len(q.specific) - len(missing)
+        if missing and not (len(missing) == 1 and found >= 2 and (missing[0] not in rarest or missing[0] in q.category)):
+            continue
+        if q.years and not any(y in q.years for y in (u.fact_years or [u.year])):
+            continue
+        score = covered + 1.0 / (1 + passage_rank.get(u.chunk_id, 99))
+        if best is None or score > best[0]:
+            best = (score, u, kids, missing)
+    if best is None:
+        return None
+    _, u, kids, missing = best
+    conf = "medium" if missing else "high"
+    items = [AnswerItem(text=k.text, value=_LEAD.sub("", k.text).strip(), kind="list", unit=k, confidence=conf,
+                        year=(k.fact_years or [k.year])[-1]) for k in kids]
+    text = ", ".join(i.value for i in items)
+    return AnswerResult(q, Answer(text=text, value=text, kind="list", unit=u, confidence=conf, items=items))
+
+
+_LEAD = re.compile(r"^[\s\-–○ㅇ·□※▪◦•]+")
+
+
 def choose(q: Question, units: list[Unit], idf: dict[str, float],
            passage_rank: dict[str, int], programmes: list[AnswerItem] | None = None, proper=None) -> AnswerResult:
     """The answer to ``q`` from ``units`` (those of the top passages and their neighbours)."""
@@ -616,6 +667,10 @@ def choose(q: Question, units: list[Unit], idf: dict[str, float],
     n = _listed_count(q)
     if n:   # "12개 주제 전부 뭐뭐야": a list of fewer items is not that list
         cands = [c for c in cands if c.value is not None and len(_list_items(c.value.text)) >= n]
+    if not cands and kind == "list":
+        got = _child_list(q, units, idf, passage_rank)
+        if got is not None:
+            return got
     if not cands:
         return AnswerResult(q, None, "보고서에서 찾지 못했습니다.")
     if q.years:
