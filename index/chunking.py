@@ -320,3 +320,26 @@ def chunk_outline(lines: list[Line], chapters: list[Chapter], meta: DocumentMeta
         if n > 1:
             c.id = f"{c.id}#{n}"
     return out
+
+
+COVER = "표지"
+
+
+def cover_chunk(lines: list[Line], numbers: list[int], meta: DocumentMeta, *, file: str, path: str, fmt: str,
+                page_exact: bool) -> Chunk | None:
+    """The report's cover (session, its dates, title, department) as a passage of its own:
+    "22년 업무보고 한 임시회 기간 언제야" is answered there. None when there is no cover."""
+    by_number = {ln.number: ln for ln in lines}
+    rows = [by_number[n] for n in numbers if n in by_number and by_number[n].text.strip()]
+    if not rows or not (meta.session or meta.session_dates):
+        return None
+    display = "\n".join(strip_html(r.text).strip() for r in rows)
+    # indexed: the session, its dates and the report's title only. The year and department are
+    # every passage's; on a passage this short they would outrank the body for "2020년 기획예산과 …"
+    indexed = " ".join(p for p in (meta.session, meta.session_dates, meta.title) if p)
+    return Chunk(id=f"{file}:{rows[0].number}-{rows[-1].number}", file=file, path=path,
+                 start_line=rows[0].number, end_line=rows[-1].number, text=display,
+                 index_text=COVER + "\n" + normalise_for_index(indexed), title=meta.title,
+                 department=meta.department, year=meta.year, session=meta.session, chapter=COVER,
+                 chapter_kind="general", heading=COVER, page=rows[0].page, page_end=rows[-1].page,
+                 page_label=rows[0].page_label, page_exact=page_exact, format=fmt)

@@ -5,12 +5,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from index import config
-from index.chunking import chunk_outline
+from index.chunking import chunk_outline, cover_chunk
 from index.files import file_sha256
 from index.model import Chapter, Document, DocumentMeta, Programme, Section, Skipped, SourceText
 from index.readers import SUPPORTED_SUFFIXES, ReadError, read
 from index.report import parse_report
-from index.units import extract_units
+from index.units import cover_units, extract_units
 
 # Files in a corpus folder that are configuration, not reports.
 NOT_REPORTS = {"userdict.txt", "aliases.txt", "readme.txt", "readme.md"}
@@ -111,6 +111,12 @@ def document_from_source(source: SourceText, *, file: str, content_hash: str = "
     chunks = chunk_outline(source.lines, chapters, meta, file=file, path=source.path, fmt=source.format,
                            page_exact=source.page_exact)
     units = extract_units(source.lines, chapters, meta, chunks)
+    cover = cover_chunk(source.lines, skipped.get("cover", []), meta, file=file, path=source.path,
+                        fmt=source.format, page_exact=source.page_exact) if skipped.get("cover") else None
+    if cover is not None:   # the session and its dates: "22년 업무보고 한 임시회 기간"
+        chunks = [cover] + chunks
+        units = cover_units(source.lines, cover, meta) + units
+        skipped = {**skipped, "cover": []}   # indexed now, no longer left out
     return Document(path=source.path, file=file, format=source.format, meta=meta, chapters=chapters,
                     chunks=chunks, skipped_lines=skipped, content_hash=content_hash, units=units)
 

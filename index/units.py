@@ -401,3 +401,14 @@ def _looks_like_lost_table_row(text: str) -> bool:
     toks = text.split()
     nums = [t for t in toks if re.fullmatch(r"[△\-]?\d[\d,]*(?:\.\d+)?%?", t)]
     return len(nums) >= 3 and len(nums) >= 0.6 * len(toks)
+
+
+def cover_units(lines: list[Line], chunk: Chunk, meta: DocumentMeta) -> list[Unit]:
+    """Each cover line as a unit whose context is the whole cover ("제235회 구의회 임시회 ·
+    2022년 주요업무 보고"), so the dates line answers "업무보고 한 임시회 기간"."""
+    context = " · ".join(str(p) for p in (meta.year, meta.department, chunk.heading, meta.session, meta.title) if p)
+    return [Unit(id=f"{chunk.file}:{ln.number}", kind="line", file=chunk.file, chunk_id=chunk.id, line=ln.number,
+                 text=ln.text.strip(), context=context, year=meta.year, fact_years=[meta.year] if meta.year else [],
+                 department=meta.department, chapter_kind="general", section=chunk.heading,
+                 page=ln.page, page_label=ln.page_label, page_exact=chunk.page_exact)
+            for ln in lines if chunk.start_line <= ln.number <= chunk.end_line and ln.text.strip()]

@@ -136,6 +136,12 @@ def test_an_activity_is_no_place(service):
     assert ask(service, "22년 의료관광 설명회 어느 나라에서 열어?").answer is None
 
 
+def test_the_cover_answers_the_session_and_its_dates(service):
+    a = ask(service, "사경과 19년 업무보고 한 임시회 며칠부터 며칠까지였어?").answer
+    assert a is not None and a["value"] == "2019. 2. 22. ~ 3. 5."
+    assert a["source"] == {"file": FILE_2019, "lines": [5, 5], "page": None}
+
+
 def test_no_budget_answers_how_much(service):
     a = ask(service, "영등포형 뉴딜사업 하는 데 돈 얼마 들어?").answer
     assert a is not None and a["value"] == "비예산" and a["text"].startswith("□ 소요예산")

@@ -154,6 +154,8 @@ def test_chunk_sizes_and_index_text(corpus_docs):
 def test_small_subsections_join_their_programme_neighbours_only(corpus_docs):
     for doc in corpus_docs.values():
         for c in doc.chunks:
+            if c.chapter == "표지":
+                continue   # the cover's own passage (test_cover_is_a_passage_with_its_session_and_dates)
             # Never across programmes: every line of a chunk lies inside its programme.
             prog = next(p for ch in doc.chapters for p in ch.programmes
                         if p.title == c.programme and p.start <= c.start_line <= p.end)
@@ -167,6 +169,20 @@ def test_small_subsections_join_their_programme_neighbours_only(corpus_docs):
     # Display text stays as the source has it; the index text is cleaned.
     staff = next(c for c in corpus_docs["000_bb8b9f25a68228af.txt"].chunks if c.programme == "인력")
     assert "| 정 원 |" in staff.text and "정원" in staff.index_text
+
+
+def test_cover_is_a_passage_with_its_session_and_dates(corpus_docs):
+    d = corpus_docs["000_bb8b9f25a68228af.txt"]
+    cover = d.chunks[0]
+    assert cover.chapter == "표지" and cover.chapter_kind == "general" and not cover.programme
+    assert (cover.start_line, cover.end_line) == (3, 13)
+    assert cover.text.split("\n")[:2] == ["제235회 구의회 임시회", "2022. 2. 4. ~ 2. 14."]
+    units = [u for u in d.units if u.chunk_id == cover.id]
+    assert [u.line for u in units] == [3, 5, 9, 13]
+    assert all("제235회 구의회 임시회" in u.context and "2022년 주요업무 보고" in u.context for u in units)
+    assert d.skipped_lines["cover"] == []
+    # a report that opens with its first chapter has no cover passage
+    assert corpus_docs["001_d2cafe401e804f46.txt"].chunks[0].chapter != "표지"
 
 
 def test_html_in_table_cell_is_stripped(corpus_docs):
