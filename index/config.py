@@ -119,6 +119,8 @@ UNIT_MAX_PIECES = 20
 # puts the answer's passage in the top 3 for 98-100% of questions; 10 leaves room for the other
 # years of the same fact.
 ANSWER_PASSAGES = 10
+# Of those, the top few bring their whole programme (the 소요예산 line may be in another passage).
+ANSWER_PROGRAMMES = 3
 # Chapter kinds whose sections are not programmes (조직, 예산현황, 주요시설 …): never list items.
 PLAIN_CHAPTERS = ("general", "other")
 # A list answer shows at most this many items; the rest are counted ("외 N개").

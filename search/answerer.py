@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from index.config import ANSWER_PASSAGES, COMMON_PROPER_SHARE, MAX_LIST_ITEMS
+from index.config import ANSWER_PASSAGES, ANSWER_PROGRAMMES, COMMON_PROPER_SHARE, MAX_LIST_ITEMS
 from index.model import Chunk, Unit
 from search.answer import AnswerItem, AnswerResult, comparison_kind, choose, pair_answer, side_columns
 from search.citations import CIRCLED, report_label
@@ -38,8 +38,9 @@ class Answerer:
         q = self.read(question)
         rank = {h.chunk.id: i for i, h in enumerate(hits)}
         ids: list[str] = []
-        for h in hits[:ANSWER_PASSAGES]:
-            for cid in self.store.programme_ids(h.chunk):
+        for i, h in enumerate(hits[:ANSWER_PASSAGES]):
+            # the whole programme of the top few (its 소요예산 line may sit in another passage)
+            for cid in self.store.programme_ids(h.chunk) if i < ANSWER_PROGRAMMES else [h.chunk.id]:
                 if cid not in ids:
                     ids.append(cid)
         if q.total and not q.specific:
