@@ -71,7 +71,7 @@ class Answerer:
                 sq.kind = comparison_kind(q)
             res = self._single(sq, units, rank)
             if res.answer is None:   # the side's own passages, when the question's did not hold it
-                hits = self.searcher.search(text, top_k=ANSWER_PASSAGES, year=None)
+                hits = self.searcher.search(text, top_k=ANSWER_PASSAGES, mode="bm25")   # a side's words: lexical is enough
                 more = self.store.units_for_chunks([h.chunk.id for h in hits])
                 extra = [u for h in hits for u in more.get(h.chunk.id, [])]
                 res = self._single(sq, units + extra, {**{h.chunk.id: i for i, h in enumerate(hits)}, **rank})
