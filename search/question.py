@@ -40,7 +40,7 @@ _NOT_COUNTER = {"월", "일", "년", "시", "분", "년도", "살", "프로", "�
 # Words that say what kind of answer is wanted, or that every report uses: never "specific".
 _GENERIC = set("""
 얼마 얼마나 몇 명 개 회 곳 건 번 팀 언제 어디 어느 누구 무엇 뭐 뭐야 무슨 어떤 어떻게 왜 이 그 저
-예산 금액 비용 사업비 소요 소요예산 천원 원 억 만 규모 인원 수 정원 현원 인력
+예산 금액 비용 사업비 소요 소요예산 천원 원 억 만 규모 인원 수 정원 현원 인력 사람 사람들
 일정 기간 시기 날짜 월 일 년 년도 연도 올해 작년 내년 금년 전년 전년도 재작년
 사업 사업들 관련 내용 현황 계획 실적 추진 추진계획 추진실적 주요 주요업무 보고 업무 신규 중점
 수 명 개 회 곳 건 번 액 나라 등 및 중 것 거 좀 더 총 약 각 안 내 외 후 전 간 때 자리 총액 기준 얼마씩 각각
@@ -58,11 +58,14 @@ _GENERIC = set("""
 _NOUN_TAGS = {"NNG", "NNP", "SL", "SH", "XR", "compound"}
 # Words naming the asked measure: they pick the row or cell (정원 vs 현원) but are not topic.
 FACETS = {"예산", "정원", "현원", "집행액", "집행", "예산액", "전년도", "증감", "소요예산", "인력", "집행률", "집행율",
-          "총액"}
+          "총액", "과부족"}
 # What in a unit satisfies a facet word of the question.
 FACET_EVIDENCE = {"예산": "예산|소요|사업비|금액|액", "예산액": "예산|소요|액", "소요예산": "예산|소요", "총액": "계|총",
                   "정원": "정원", "현원": "현원", "인력": "정원|현원|인력|명", "집행": "집행", "집행액": "집행",
-                  "집행률": "집행", "집행율": "집행", "전년도": "전년", "증감": "증|감"}
+                  "집행률": "집행", "집행율": "집행", "전년도": "전년", "증감": "증|감", "과부족": "과부족"}
+# "정원보다 몇 명 더 있어", "6급 몇 명 모자라": the 인력 table's 과부족 row
+_SURPLUS = re.compile(r"(?:정원|현원|인원|사람|직원|인력).{0,12}(?:모자라|모자란|부족|더\s*(?:있|많)|초과|적어|남아|넘어|과부족)"
+                      r"|몇\s*명\s*(?:모자|부족|더\s*있|남)")
 
 _ASKS_TEAM = re.compile(r"(?:어느|무슨|어떤|어디|담당|소관)\s*팀|팀\s*(?:이|은|는)?\s*(?:어디|어느|누구|맡|담당)|담당\s*부서|소관\s*부서")
 _FUNDS = [("국", re.compile(r"국비|국고|국가\s*(?:돈|예산|지원)|정부\s*(?:돈|예산|지원)")),
@@ -204,6 +207,9 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
               and not any(t != x and t in x for x in specific)]
     if _TOTAL.search(text) and "총액" not in facets:
         facets.append("총액")
+    if _SURPLUS.search(text):   # one row answers it: a count, not a comparison of two
+        facets = [f for f in facets if f not in ("정원", "현원", "인력")] + ["과부족"]
+        kind = "count"
     m = _ASKED_COUNTER.search(bare)
     counter = m.group(1) if m else None
     mo = re.search(r"몇", text)
