@@ -31,7 +31,7 @@ _KIND_PATTERNS: list[tuple[str, re.Pattern]] = [
 
 # The counter a count question names ("몇 명") and the counters a value may carry for it.
 COUNTERS = {"군데": "군데|곳|개소|개", "위": "위|위권", "위권": "위권|위", "기관": "기관|개소|개|곳", "개국": "개국|개|국", "명": "명|인", "개": "개|개소|개사|개교|개국|개팀|종|건|대", "회": "회|번|차례|차", "번": "회|번|차례|차",
-            "곳": "곳|개소|개", "건": "건", "팀": "팀|개팀", "개소": "개소|곳|개", "가구": "가구|세대", "세대": "세대|가구"}
+            "곳": "곳|개소|개", "건": "건", "기째": "기", "기": "기", "회째": "회", "번째": "번|회|차", "차": "차", "팀": "팀|개팀", "개소": "개소|곳|개", "가구": "가구|세대", "세대": "세대|가구"}
 _ASKED_COUNTER = re.compile(r"몇\s*(명|개소|개|회|번|곳|건|팀|가구|세대)")
 # Any other counter a count question names ("몇 부", "몇 장", "몇 대"): the value must carry it.
 _ANY_COUNTER = re.compile(r"몇\s*([가-힣]{1,2}?)(?=[이가은는을를야요지나\s?]|$)")
@@ -160,6 +160,17 @@ _CATEGORY_AFTER = re.compile(r"(?:어떤|무슨|어느)\s*([가-힣A-Za-z]{1,8}?
 _CATEGORY_BEFORE = re.compile(r"([가-힣A-Za-z]{1,8}?)(?:은|는|이|가)?\s+(?:이름|명칭|뭐뭐|누구\s*누구|어디\s*어디|누구야|누구)")
 
 
+def _digit_fragment(text: str, start: int, end: int) -> bool:
+    """The one-syllable token at ``text[start:end]`` is part of a longer word holding a digit."""
+    a, b = start, end
+    while a > 0 and not text[a - 1].isspace():
+        a -= 1
+    while b < len(text) and not text[b].isspace():
+        b += 1
+    word = re.sub(r"[^가-힣A-Za-z0-9]", "", text[a:b])
+    return any(c.isdigit() for c in word) and len(re.sub(r"\d", "", word)) > end - start + 1
+
+
 def category_words(text: str, specific: list[str]) -> list[str]:
     """The noun that names what kind of thing the answer is ("어떤 언어들로" -> 언어, "재정지원 항목
     뭐뭐" -> 항목, "협의체 이름" -> 협의체): the answer instantiates it, so its line need not say it."""
@@ -194,10 +205,14 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
     terms = [t.text for t in analysed]
     named = [d.replace(" ", "") for d in depts] + [a for a in aliases if a in compact]
     specific = []
-    for t in (a.text for a in analysed if a.tag in _NOUN_TAGS
-              and not any(lo <= a.start < hi for lo, hi in hint_spans)):
+    for a in analysed:
+        if a.tag not in _NOUN_TAGS or any(lo <= a.start < hi for lo, hi in hint_spans):
+            continue
+        t = a.text
         if t in _GENERIC or t in FACETS or any(t in d for d in named) or t.isdigit():
             continue
+        if len(t) == 1 and _digit_fragment(text, a.start, a.end):
+            continue   # "영등포1번가" -> 가: a piece of a numbered name, not a word
         if re.fullmatch(r"\d{2,4}년?|\d+", t):
             continue
         if t not in specific:
