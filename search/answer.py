@@ -30,7 +30,7 @@ _DATE = re.compile(
     r"(?:\s*[~∼-]\s*(?:20\d{2}\s*[.년]\s*)?\d{1,2}\s*[.월](?:\s*\d{1,2}\s*[.일]?)?)?"   # "2019. 2. 22. ~ 3. 5."
     r"|\d{1,2}\s*\.?\s*[~∼-]\s*\d{1,2}\s*월(?:중|경|초|말|까지)?"   # "7. ~ 12월", "2. ~ 6월중"
     r"|\d{1,2}\s*월\s*(?:\d{1,2}\s*일)?(?:\s*[~∼-]\s*\d{1,2}\s*월?\s*(?:\d{1,2}\s*일)?)?(?:중|경|초|말|까지|부터)?"
-    r"|[상하]반기|연중|상설|상시|수시|\d\s*분기|\d{1,2}\.\s*\d{1,2}\.\s*[~∼-]\s*\d{1,2}\.\s*\d{1,2}\.?"
+    r"|[상하]반기|연중|(?:상설|상시|수시)(?=\s*(?:운영|개최|접수|모집|점검|실시|진행|\(|$))|\d\s*분기|\d{1,2}\.\s*\d{1,2}\.\s*[~∼-]\s*\d{1,2}\.\s*\d{1,2}\.?"
     r"|(?<![\d.,])(?:1[0-2]|0?[1-9])\.\s?(?:3[01]|[12]\d|0?[1-9])\.(?![\d,])"   # "(7.5.)", "3.9."
     r"|(?:매월|매주|매년)\s*(?:첫째|둘째|셋째|넷째|마지막)?\s*(?:주\s*)?[월화수목금토일]요일|[월화수목금토일]요일)")
 _LIST_SPLIT = re.compile(r"\s*[,、ㆍ]\s*")
@@ -176,7 +176,7 @@ def is_list_value(text: str) -> bool:
     if _PROSE_END.search(text):
         return False
     items = [x for x in _LIST_SPLIT.split(text) if x.strip()]
-    return len(items) >= 2 and all(len(x) <= 30 for x in items)
+    return len(items) >= 2 and all(len(x) <= 30 and not _MEASURE.search(x) for x in items)
 
 
 def counter_ok(value: str, counter: str | None) -> bool:
@@ -722,12 +722,25 @@ def _all_values(q: Question, a: Answer, c: Candidate, kind: str) -> Answer:
         m = re.fullmatch(r"[^()]*\(([^()]+)\)\s*", a.value)
         if m and re.search(r"[,/]", m.group(1)):
             a.value = ", ".join(x.strip() for x in re.split(r"\s*[,/]\s*", m.group(1)) if x.strip())
-    if not _SEVERAL.search(q.text) or c.unit.kind != "line":
-        return a
-    vals = values_of(c.unit, kind, q.facets, q.counter, _words(q.text) + q.terms)
-    if len(vals) > 1:
-        a.value = ", ".join(v.text for v in vals)
+    if _SEVERAL.search(q.text) and c.unit.kind == "line":
+        vals = values_of(c.unit, kind, q.facets, q.counter, _words(q.text) + q.terms)
+        if len(vals) > 1:
+            a.value = ", ".join(v.text for v in vals)
+    if kind in ("list", "place") and a.value and not a.items:
+        parts = split_items(a.value)
+        if kind == "list" or (len(parts) >= 2 and _PLURAL.search(q.text + " ")):
+            a.value = ", ".join(parts)
+            a.items = [AnswerItem(text=c.unit.text, value=p, kind="list", unit=c.unit, confidence=a.confidence,
+                                  year=a.year) for p in parts] if len(parts) >= 2 else []
     return a
+
+
+def split_items(value: str) -> list[str]:
+    """A list value's items: split at commas when it has any ("관내 기업, 구청·산하기관"), else at
+    "·" and "/" ("국·영·중국어", "명소·음식·쇼핑"); a closing "등" dropped."""
+    value = re.sub(r"\s*등$", "", value.strip())
+    sep = r"\s*[,、]\s*" if re.search(r"[,、]", value) else r"\s*[·ㆍ/]\s*"
+    return [x for x in (re.sub(r"\s*등$", "", p.strip()) for p in re.split(sep, value)) if x]
 
 
 _TEAM_LINE = re.compile(r"(?:^|\s)([가-힣A-Za-z]{1,12}팀)\s*$")
