@@ -422,7 +422,9 @@ def answer_html(answer: dict | None, message: str | None) -> str:
     span = answer.get("highlight")
     line = (esc(text[:span[0]]) + "<mark>" + esc(text[span[0]:span[1]]) + "</mark>" + esc(text[span[1]:])
             if span else esc(text))
-    items = "".join(f"<li>{esc(str(i.get('year') or '') + ' ' + (i.get('value') or i['text']))} "
+    def lead(i: dict) -> str:   # a comparison side's name, else the item's year
+        return i["label"] + " " if i.get("label") else f"{i['year']}년 " if i.get("year") and answer["kind"] != "list" else ""
+    items = "".join(f"<li>{esc(lead(i) + (i.get('value') or i['text']))} "
                     f"<span class='ks-cite'>{esc(i['citation'])}{open_button(i.get('source'))}</span></li>"
                     for i in answer.get("items") or [])
     level = answer["confidence"]

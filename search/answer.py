@@ -89,6 +89,7 @@ class AnswerItem:
     reading: str | None = None    # plain reading of an amount: "≈ 4억 8,749만 원"
     year: int | None = None
     span: tuple[int, int] | None = None
+    label: str | None = None      # a side of a two-topic comparison ("지식포럼 워크")
 
 
 @dataclass
@@ -912,7 +913,7 @@ def pair_answer(q: Question, labels: tuple[str, str], a: AnswerResult, b: Answer
         return AnswerResult(q, None, why or f"{' · '.join(missing)} 자료를 보고서에서 찾지 못했습니다.")
     x, y = a.answer, b.answer
     items = [AnswerItem(text=r.text, value=r.value, kind=r.kind, unit=r.unit, confidence=r.confidence,
-                        year=r.year, reading=r.reading, span=r.span) for r in (x, y)]
+                        year=r.year, reading=r.reading, span=r.span, label=lab) for r, lab in zip((x, y), labels)]
     note = None
     nx, ny = number_of(x.value or ""), number_of(y.value or "")
     unit_of = lambda v: re.sub(r"[\d,.\s△▲+-]", "", v or "")  # noqa: E731

@@ -50,7 +50,8 @@ def _answer_item(item, chunks: dict) -> dict:
             "citation": unit_citation(u, chunks.get(u.chunk_id)),
             "source": {"file": u.file, "lines": [u.line, end], "page": u.page},
             "confidence": item.confidence, "reading": item.reading, "year": item.year,
-            "highlight": list(item.span) if item.span else None}
+            "highlight": list(item.span) if item.span else None,
+            **({"label": item.label} if getattr(item, "label", None) else {})}
 
 
 def answer_dict(result, answerer) -> dict | None:
@@ -89,7 +90,8 @@ def answer_lines(answer: dict | None, message: str | None = None) -> list[str]:
     if answer.get("note"):
         out.append(f"    {answer['note']}")
     for i, it in enumerate(answer.get("items") or [], 1):
-        year = f"{it['year']}년 " if it.get("year") and answer["kind"] != "list" else ""
+        year = f"{it['label']} " if it.get("label") else \
+            f"{it['year']}년 " if it.get("year") and answer["kind"] != "list" else ""
         reading = f" ({it['reading']})" if it.get("reading") else ""
         out.append(f"  {i}. {year}{it.get('value') or it['text']}{reading} · {display_name(it['citation'])}")
     return out

@@ -115,6 +115,7 @@ def test_two_topics_side_by_side_are_answered_each_with_its_own_line(service):
     b = ask(service, "22년 지식포럼 워크랑 CSR 생태계 사업 예산 각각 얼마야?").answer
     assert b is not None and [i["source"]["file"] for i in b["items"]] == [FILE_2022, FILE_2022]
     assert b["value"] == "168,000천원 / 50,800천원" and "+117,200천원" in b["note"]
+    assert [i["label"] for i in b["items"]] == ["지식포럼 워크", "CSR 생태계 사업"]
 
 
 def test_how_often_is_answered_by_a_frequency(service):
