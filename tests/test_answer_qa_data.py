@@ -173,19 +173,12 @@ def test_split_balance():
         assert splits["test"] >= 1 and splits["tune"] >= 1, kind
 
 
-def test_tune_only_batches():
-    for prefix in TUNE_ONLY_PREFIXES:
+@pytest.mark.parametrize("prefixes, split", [(TUNE_ONLY_PREFIXES, "tune"), (TEST_ONLY_PREFIXES, "test")])
+def test_one_split_batches(prefixes, split):
+    for prefix in prefixes:
         group = [r for r in RECORDS if r["qid"][0] == prefix]
         assert group, prefix
-        bad = [r["qid"] for r in group if r["split"] != "tune"]
-        assert not bad, bad
-
-
-def test_test_only_batches():
-    for prefix in TEST_ONLY_PREFIXES:
-        group = [r for r in RECORDS if r["qid"][0] == prefix]
-        assert group, prefix
-        bad = [r["qid"] for r in group if r["split"] != "test"]
+        bad = [r["qid"] for r in group if r["split"] != split]
         assert not bad, bad
 
 
