@@ -349,8 +349,9 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
         # "공간 이름 뭐였지" and "청년 활동 거점 공간 「무중력지대-영등포」 조성": a name in its own quotes
         asked = {w.lower() for w in words if len(w) >= 2}
         quoted = [Value(m.group(1).strip(), m.start(1), m.end(1)) for m in _QUOTED_NAME.finditer(text)
-                  if m.group(1).strip().lower() not in asked   # and named right after the asked noun
-                  and any(w in text[max(0, m.start() - 8):m.start()].lower() for w in asked)]
+                  if m.group(1).strip().lower() not in asked   # named right after the asked noun, or with it
+                  and any(w in text[max(0, m.start() - 8):m.start()].lower() or w in m.group(1).lower()
+                          for w in asked)]
         found = quoted or found or _name_values(text, words)
     years = unit.fact_years
     for v in found:
