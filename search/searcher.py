@@ -221,7 +221,8 @@ class Searcher:
 
         ids: list[str] = []
         if mode != "dense":
-            ids = [c.id for c in lexical.search(terms, n_cand, filters)]
+            # in store order: equal scores then rank the same on every backend
+            ids = self._order([c.id for c in lexical.search(terms, n_cand, filters)])
         dense = np.zeros(len(ids), dtype=np.float32)
         if vectors:
             qvec = self.encoder.encode_queries([query])[0].astype(np.float32)

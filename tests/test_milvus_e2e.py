@@ -65,8 +65,10 @@ def test_same_rankings_and_confidence_labels(pair):
         for mode, r in rep["modes"].items():
             assert r["same_labels"] == len(qs), (mode, r["diffs"][:3])
             assert r["same_top1"] == len(qs), (mode, r["diffs"][:3])
-            # below the top hit, passages with equal scores may come in another order (1 in 100)
-            assert r["same_topk"] >= len(qs) - max(1, len(qs) // 100), (mode, r["diffs"][:3])
+            if mode == "bm25":   # equal scores rank in store order on both backends
+                assert r["same_topk"] == len(qs), (mode, r["diffs"][:3])
+            else:   # the two engines' float vector scores may order near-equal passages apart (1 in 100)
+                assert r["same_topk"] >= len(qs) - max(1, len(qs) // 100), (mode, r["diffs"][:3])
 
 
 def test_exact_bm25_matches_bm25s_and_milvus_is_a_constant_multiple(pair):
