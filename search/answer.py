@@ -150,6 +150,8 @@ def is_place(text: str, asked: list[str] = (), proper=None, person: bool = False
                          or _PARTICLE_END.sub("", m.group(0)).lower() in gone else m.group(0), bare)
     if person == "region":   # "어느 나라", "무슨 도시": a named country, city or region
         return bool(_REGION_WORD.search(bare) or (proper and proper(bare)))
+    if person == "org":   # "어디에 맡겨", "어느 기관이 운영": an organisation, not an address
+        return bool(_ORG_WORD.search(bare)) and not _ACTIVITY_END.search(text)
     if _ACTIVITY_END.search(text):
         return False   # "ICT 취업박람회 개최", "관광자원 우수성 홍보": what is done, not where or who
     if person:
@@ -164,6 +166,9 @@ _ACTIVITY_END = re.compile(r"(?:개최|운영|추진|지원|실시|홍보|조성
                            r"견학|체험|모집|선정|협의|개선|수립|발간|배부|게시|방문|시행|진행|개발|교육|양성)"
                            r"(?:\s*등)?[.)\s]*$")
 _REGION_WORD = re.compile(r"[가-힣]{2,}(?:시|국|도|주|현)(?![가-힣])|[가-힣]{2,}(?:공화국|연방)")
+ORG_ASKED = re.compile(r"맡겨|맡기|맡아|위탁|어느\s*기관|무슨\s*기관|운영\s*(?:주체|기관)|누가\s*운영")
+_ORG_WORD = re.compile(r"[가-힣A-Za-z]+(?:센터|기관|법인|협회|재단|단체|기업|대학교|대학|회사|조합|공사|공단|연구원|진흥원|위원회|사무소|은행)"
+                       r"(?:[은는이가을를의와과에]|에서|으로|로)?(?![가-힣])")
 REGION_ASKED = re.compile(r"어느\s*(?:나라|국가|도시|지역)|어디\s*나라|무슨\s*(?:나라|도시)|(?:나라|도시|국가)\s*(?:는|은|가|이)?\s*어디")
 
 
@@ -489,7 +494,7 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
             continue
         if q.total and not q.specific and (u.kind != "row" or (u.label or "").replace(" ", "") not in _TOTAL_LABELS):
             continue   # "비협과 22년 예산 전부 합치면": the department's 계 row, not a programme's 총액
-        who = "region" if REGION_ASKED.search(q.text) else "누구" in q.text
+        who = "region" if REGION_ASKED.search(q.text) else "org" if ORG_ASKED.search(q.text) else "누구" in q.text
         vals = values_of(u, "frequency" if q.frequency else kind, q.facets, q.counter, _words(q.text) + q.terms, proper, who, q.fund,
                          bool(_NAME_ASKED.search(q.text)))
         if kind == "date" and _ASKS_DAY.search(q.text):   # "정확히 며칠": a day, not "하반기"
