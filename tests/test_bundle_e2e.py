@@ -33,8 +33,13 @@ def test_offline_bundle_installs_and_serves_without_network(tmp_path):
     if not bundle:
         subprocess.run(["make", "bundle"], cwd=ROOT, check=True, timeout=1800)
         bundle = str(next((ROOT / "dist").glob("kosearch-offline-*-linux-x86_64-py*.tar.gz")))
-    r = subprocess.run([str(ROOT / "packaging" / "prove_offline.sh"), bundle, str(tmp_path / "prove")],
-                       capture_output=True, text=True, timeout=1800)
+    prove = tmp_path / "prove"
+    try:
+        r = subprocess.run([str(ROOT / "packaging" / "prove_offline.sh"), bundle, str(prove)],
+                           capture_output=True, text=True, timeout=1800)
+    finally:
+        # the proof installs a whole venv (~5 GB); pytest would keep it for three runs and fill /tmp
+        shutil.rmtree(prove, ignore_errors=True)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-4000:]
     for expected in ("설치 완료", "HTTP 200", "search API:", "index untouched", "current still", "rolled-back install answers"):
