@@ -16,7 +16,10 @@ lines, names of plans and events, and near misses on absent years, absent
 details and programmes asked of the wrong department.  All are held to
 exactly the same rules as a### / n###, and each prefix is numbered from 001
 on its own.  a/b/n/m alternate test/tune by number, while every c### / o### /
-d### / p### / f### / s### / g### / t### record is split "tune".
+d### / p### / f### / s### / g### / t### record is split "tune".  The h### /
+u### records are an eighth, colloquial batch written blind to the answerer
+and held out for testing: every h### / u### record is split "test" and none
+may be used for tuning.
 
 Stdlib only.  Every gold quote must be an exact substring of the cited
 (1-based) line of the cited corpus file, and every gold value must occur in
@@ -74,14 +77,14 @@ def _load():
     return [json.loads(line) for line in lines if line.strip()]
 
 
-ANSWER_PREFIXES = ("a", "b", "c", "d", "e", "f", "g")
-NEAR_MISS_PREFIXES = ("n", "m", "o", "p", "r", "s", "t")
+ANSWER_PREFIXES = ("a", "b", "c", "d", "e", "f", "g", "h")
+NEAR_MISS_PREFIXES = ("n", "m", "o", "p", "r", "s", "t", "u")
 # Prefixes whose records alternate test/tune by number (odd = test).
 BALANCED_PREFIXES = ("a", "b", "n", "m")
 # Prefixes whose records are all for tuning.
 TUNE_ONLY_PREFIXES = ("c", "o", "d", "p", "f", "s", "g", "t")
 # Prefixes whose records are a held-out test batch (never tuned on).
-TEST_ONLY_PREFIXES = ("e", "r")
+TEST_ONLY_PREFIXES = ("e", "r", "h", "u")
 
 RECORDS = _load()
 ANSWERS = [r for r in RECORDS if r["qid"][0] in ANSWER_PREFIXES]
@@ -139,7 +142,8 @@ def test_coverage_of_all_reports():
 # (answer prefix, near-miss prefix, least answerable, least near misses, least absent-year)
 BATCHES = [("b", "m", 60, 40, 6), ("c", "o", 70, 40, 6), ("d", "p", 50, 30, 5),
            ("e", "r", 60, 40, 8),   # held out: split "test" only
-           ("f", "s", 50, 20, 5), ("g", "t", 60, 25, 6)]
+           ("f", "s", 50, 20, 5), ("g", "t", 60, 25, 6),
+           ("h", "u", 60, 40, 8)]   # held out: split "test" only
 
 
 @pytest.mark.parametrize("answer_prefix, near_prefix, least, least_near, least_absent", BATCHES,
