@@ -27,7 +27,7 @@ from index.tokens import KoreanTokenizer, TokenizerConfig, config_with_userdict,
 from index.workers import FileLoader
 
 # Bump when parsing or chunking changes what an unchanged file yields: forces a full re-index.
-PIPELINE_VERSION = 9   # 9: the cover is a passage
+PIPELINE_VERSION = 10   # 10: a wrapped line is one unit with the line above; 9: the cover is a passage
 
 
 @dataclass

@@ -290,17 +290,21 @@ def extract_units(lines: list[Line], chapters: list[Chapter], meta: DocumentMeta
 
     parents: list[tuple[int, str]] = []   # open item lines above: (depth, text)
     parent_key = None
+    # the last line unit's pieces, so a wrapped line can be joined to it: (key, line, end, text, fields, chunk)
+    last = None
     for ln in lines:
         text = ln.text
         if not text.strip() or ln.number in consumed:
             continue
         chunk = chunk_of.get(ln.number)
         if chunk is None or is_noise_line(text):
+            last = None
             continue
         ch, prog, heading = where.get(ln.number, (None, None, None))
         key = (ch.number if ch else None, id(prog), heading)
         cells = split_cells(text)
         if cells is not None:
+            last = None
             if table is None or table_key != key or (ln.number - table.rows[-1][0].number) > 2:
                 flush()
                 table, table_key = _Table(), key
@@ -308,13 +312,26 @@ def extract_units(lines: list[Line], chapters: list[Chapter], meta: DocumentMeta
             continue
         flush()
         if _is_unit_caption(text):
+            last = None
             continue  # a "(단위: 천원)" line is a caption, not a fact
         fields, cy = base(ln, chunk, ch, prog, heading)
         shown = collapse_ws(strip_html(text).replace("**", ""))
+        depth = _depth(text)
+        if (last is not None and depth is None and fields["section"] not in (None, "(사업 목적)") and last[0] == key and last[5] is chunk
+                and ln.number - last[2] <= 2 and _wraps(last[3], shown)):
+            # a line the layout wrapped ("… 우리동네키움센터 스마트폰 과의존" / "예방교육(5월~)") is one
+            # fact with the line above: one unit over both lines, cited as a range
+            first_line, text_so_far, fields = last[1], last[3] + " " + shown, last[4]
+            while units and units[-1].kind == "line" and units[-1].line == first_line and units[-1].file == fields["file"]:
+                units.pop()
+            if parents and parents[-1][1] == last[3]:
+                parents[-1] = (parents[-1][0], text_so_far)
+            _emit_line(units, fields, text_so_far, cy, end_line=ln.number)
+            last = (key, first_line, ln.number, text_so_far, fields, chunk)
+            continue
         # a sub-item ("- 강남성심병원 외 3개 기관") is read with the item above it ("○ 협력 기관 통·번역 …")
         if parent_key != key:
             parents, parent_key = [], key
-        depth = _depth(text)
         if depth is not None:
             while parents and parents[-1][0] >= depth:
                 parents.pop()
@@ -322,18 +339,41 @@ def extract_units(lines: list[Line], chapters: list[Chapter], meta: DocumentMeta
                 fields["context"] += " · " + parents[-1][1][:80]
             parents.append((depth, shown))
         if not _HANGUL_WORD.search(shown) and not re.search(r"\d", shown):
+            last = None
             continue
-        fact_years = sorted({cy} | set(years_in(shown))) if cy else years_in(shown)
-        lost = _looks_like_lost_table_row(shown)
-        label = join_spaced_letters(re.split(r"\s[△\-]?\d", shown, maxsplit=1)[0]).strip() if lost else None
-        pieces = _pieces(shown)
-        for k, piece in enumerate(pieces):
-            uid = f"{fields['file']}:{ln.number}" + (f"#{k + 1}" if len(pieces) > 1 else "")
-            units.append(Unit(id=uid, kind="line", text=piece, fact_years=fact_years,
-                              aligned=not lost, label=label or None, **fields))
+        lost = _emit_line(units, fields, shown, cy)
+        last = None if lost else (key, ln.number, ln.number, shown, fields, chunk)
     flush()
     units.sort(key=lambda u: (u.line, u.kind))
     return units
+
+
+def _emit_line(units: list[Unit], fields: dict, shown: str, cy: int | None, end_line: int = 0) -> bool:
+    """Append a line (or a wrapped line's lines) as units; True when it is a table row whose
+    cells were lost."""
+    fact_years = sorted({cy} | set(years_in(shown))) if cy else years_in(shown)
+    lost = _looks_like_lost_table_row(shown)
+    label = join_spaced_letters(re.split(r"\s[△\-]?\d", shown, maxsplit=1)[0]).strip() if lost else None
+    pieces = _pieces(shown)
+    for k, piece in enumerate(pieces):
+        uid = f"{fields['file']}:{fields['line']}" + (f"#{k + 1}" if len(pieces) > 1 else "")
+        units.append(Unit(id=uid, kind="line", text=piece, fact_years=fact_years, end_line=end_line,
+                          aligned=not lost, label=label or None, **fields))
+    return lost
+
+
+# A line that ends a statement ("… 지원하고자 함", "… 완료.") or a label with its value is complete.
+_COMPLETE = re.compile(r"(?:함|임|음|다|됨|요|[.。!?])\s*$")
+_ENUMERATED = re.compile(r"^\s*(?:\d{1,2}\s*[.)]|[가-하]\s*[.)]|\(\s*\d{1,2}\s*\)|[①-⑳]|[A-Za-z]\s*[.)])\s")
+
+
+def _wraps(above: str, line: str) -> bool:
+    """Does ``line`` (with no item marker) carry on the unfinished line ``above``?"""
+    # a one-word line ("평가팀", "3") is a label, not the start of a wrapped sentence
+    if (_COMPLETE.search(above) or " " not in above.strip() or _ENUMERATED.match(line)
+            or _looks_like_lost_table_row(above)):
+        return False
+    return not _looks_like_lost_table_row(line)
 
 
 _MARKS = {"□": 0, "■": 0, "○": 1, "ㅇ": 1, "◦": 1, "❍": 1, "▣": 1, "◎": 1, "-": 2, "–": 2, "•": 2, "∙": 3, "·": 3,

@@ -240,6 +240,22 @@ def _name_values(text: str, words: list[str]) -> list[Value]:
     return out
 
 
+def _clause_places(text: str, words: list[str], proper=None, person=False) -> list[Value]:
+    """"…: EM 흙공 만들기(3월), 우리동네키움센터 스마트폰 과의존 예방교육(5월~)": in a line of
+    several clauses, the clauses that name a place (the question's terms then pick one)."""
+    colon = text.find(":")
+    spans = [(max(a, colon + 1), b) for a, b in _clauses(text) if b > colon + 1]
+    if len(spans) < 2:
+        return []
+    out = []
+    for a, b in spans:
+        clause = text[a:b].strip()
+        if clause and not _PROSE_END.search(clause) and is_place(clause, words, proper, person):
+            s = text.index(clause, a)
+            out.append(Value(clause, s, s + len(clause)))
+    return out
+
+
 def _list_text(text: str) -> str:
     """A list as its items: no bullet, nothing from "등" on ("사업개발비, 사회보험료 등 재정지원"),
     and a modifier before the first item left to the whole list ("주제 연계 워크숍, 강연, 전시")."""
@@ -327,9 +343,13 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
             head = text[:i].lstrip("-○ㅇ·□※ ").strip()
             label = re.sub(r"\s", "", head)
             # "누구 대상이야" and "- 대 상: 구민 및 관내 직장인": the line's label is the asked word
-            asked_label = kind == "place" and len(label) >= 2 and any(label == w for w in words)
-            ok = asked_label or ((kind != "place" or (is_place(rest, words, proper, person)
-                                                      and not _NOT_PLACE_LABEL.fullmatch(label)))
+            # and "사업 대상 누구누구" and "- 사업대상: 관내 기업, 공공기관, …": the label ends in the asked word
+            asked_label = len(label) >= 2 and (
+                (kind == "place" and any(label == w for w in words))
+                or (kind == "list" and any(len(w) >= 2 and label.endswith(w) for w in words)))
+            ok = (asked_label and kind == "place") or ((kind != "place" or (is_place(rest, words, proper, person)
+                                                      and not _NOT_PLACE_LABEL.fullmatch(label)
+                                                      and not _clause_places(text, words, proper, person)))
                                  and (kind != "list" or is_list_value(rest)))
             if rest and ok:
                 s = text.index(rest, i)
@@ -345,6 +365,8 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
             found.append(Value(_list_text(text), 0, len(text)))
         if kind == "list" and not found:
             found = _bracket_lists(text)
+        if kind == "place" and not found:
+            found = _clause_places(text, words, proper, person)
     if not unit.aligned and kind in ("count", "amount", "rate"):
         # "정 원 12 1 4 3 3 1": the first number after the label is the total, the rest are guesses
         m = re.search(r"(?<![\d,.])\d[\d,]*(?:\.\d+)?", text)
@@ -458,6 +480,18 @@ _PART = re.compile(r"(?:팀|인|명|회|개|곳|건|가구|세대|기관|개소|
                    r"|용역비|인건비|운영비|홍보비|행사비|위탁비|임차료|수당|여비|재료비|시설비|보상금|강사료")
 
 
+def _enough(q: Question, missing: list[str], found: int, rarest: set[str]) -> bool:
+    """Does a unit hold enough of the question's specific terms? All of them, or all but one
+    that is not the rarest (or only names the asked category), or all but words that no report
+    uses at all ("애들", "공무원" where the reports say "공직자"): such a word is phrasing, and no
+    unit could hold it. Either way an answer missing a term is never 높음."""
+    if not missing:
+        return True
+    if len(missing) == 1 and found >= 2 and (missing[0] not in rarest or missing[0] in q.category):
+        return True
+    return found >= 2 and all(t in q.absent for t in missing)
+
+
 def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
                 passage_rank: dict[str, int], kind: str, proper=None) -> list[Candidate]:
     out = []
@@ -485,7 +519,7 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
             ev += "|" + whole.get((u.file, u.programme), "")
         covered, missing = _coverage(q, ev, idf)
         found = len(q.specific) - len(missing)
-        if missing and not (len(missing) == 1 and found >= 2 and (missing[0] not in rarest or missing[0] in q.category)):
+        if not _enough(q, missing, found, rarest):
             continue
         # a measure word (총액, 정원, 집행) must be in the unit itself: its text, headers, label or section
         facet_ev = evidence_text(" ".join([h for h, _ in u.cells] + [u.label or "", u.section or ""])
@@ -554,11 +588,15 @@ def _clause_holds(text: str, v: Value, specific: list[str]) -> bool:
         e = evidence_text(text[a:b])
         return sum(1 for t in specific if t in e)
     mine = next(((a, b) for a, b in spans if a <= v.start < b), None)
-    if mine is None:
-        return True
+    if mine is None or v.end > mine[1]:
+        return True   # a value over several clauses (a list) is the whole line's
     colon = text.find(":")
     if 0 <= colon < spans[0][1] and v.start > colon and not hits(*mine):
-        return True   # "봄업프로젝트 개최: 5월, 10월(년 2회)": the values after a label are all the label's
+        # "봄업프로젝트 개최: 5월, 10월(년 2회)": the values after a label are all the label's,
+        # unless a listed item holds the terms ("…: EM 흙공(3월), 키움센터 예방교육(5월~)")
+        after = [(colon + 1, spans[0][1])] + spans[1:]
+        if not any(hits(a, b) for a, b in after):
+            return True
     return hits(*mine) >= max(hits(a, b) for a, b in spans if (a, b) != mine)
 
 
@@ -639,7 +677,7 @@ def _child_list(q: Question, units: list[Unit], idf: dict[str, float],
             continue   # "10개 분야 뭐뭐야": fewer lines are not that list
         covered, missing = _coverage(q, evidence_text(u.text + "|" + u.context), idf)
         found = len(q.specific) - len(missing)
-        if missing and not (len(missing) == 1 and found >= 2 and (missing[0] not in rarest or missing[0] in q.category)):
+        if not _enough(q, missing, found, rarest):
             continue
         if q.years and not any(y in q.years for y in (u.fact_years or [u.year])):
             continue
@@ -746,8 +784,19 @@ def split_items(value: str) -> list[str]:
     """A list value's items: split at commas when it has any ("관내 기업, 구청·산하기관"), else at
     "·" and "/" ("국·영·중국어", "명소·음식·쇼핑"); a closing "등" dropped."""
     value = re.sub(r"\s*등$", "", value.strip())
-    sep = r"\s*[,、]\s*" if re.search(r"[,、]", value) else r"\s*[·ㆍ/]\s*"
-    return [x for x in (re.sub(r"\s*등$", "", p.strip()) for p in re.split(sep, value)) if x]
+    commas = bool(re.search(r"[,、]", value))
+    sep = r"\s*[,、]\s*" if commas else r"\s*[·ㆍ/]\s*"
+    items = [x for x in (re.sub(r"\s*등$", "", p.strip()) for p in re.split(sep, value)) if x]
+    if commas and len(items) >= 2:
+        # "특구, 숙박 기관, 관광지 소개": a closing verb noun ("소개", "안내") is said of the
+        # whole list, not of its last item
+        last = items[-1].rsplit(" ", 1)
+        if len(items) >= 3 and len(last) == 2 and _LIST_VERB.fullmatch(last[1]):
+            items[-1] = last[0]
+    return items
+
+
+_LIST_VERB = re.compile(r"소개|안내|제공|게재|배포|배부|지원")
 
 
 _TEAM_LINE = re.compile(r"(?:^|\s)([가-힣A-Za-z]{1,12}팀)\s*$")

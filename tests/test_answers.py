@@ -185,6 +185,28 @@ def test_name_question_reads_the_bracketed_full_name(service):
     assert a is not None and a["value"] == "영등포 지속 가능 민·관 협력 네트워크"
 
 
+def test_a_wrapped_line_is_one_unit_cited_as_a_range(service):
+    """The layout wrapped "… 배너 광고:" and its period "`23. 4. ~ 9.[6개월]" onto two lines."""
+    a = ask(service, "주한미군 대상 배너 광고 기간 언제야?").answer
+    assert a is not None and a["value"] == "`23. 4. ~ 9." and a["source"]["file"] == FILE_2023
+    assert a["source"]["lines"] == [332, 334] and "배너 광고: `23. 4. ~ 9." in a["text"]
+
+
+def test_a_listed_clause_answers_with_its_own_value(service):
+    """"…실시: EM 흙공 만들기(3월), …, 우리동네키움센터 스마트폰 과의존 예방교육(5월~)" (wrapped over
+    four lines): the date and the place are those of the clause holding the question's terms."""
+    a = ask(service, "우리동네키움센터 스마트폰 과의존 예방교육 몇 월부터야?").answer
+    assert a is not None and a["value"] == "5월" and a["source"]["lines"] == [172, 178]
+    a = ask(service, "스마트폰 과의존 예방교육은 어디랑 같이 했어?").answer
+    assert a is not None and a["value"] == "우리동네키움센터 스마트폰 과의존 예방교육(5월~)"
+
+
+def test_a_word_no_report_uses_is_phrasing_not_evidence(service):
+    """"애들" is in no report: it cannot be required of an answer, but the answer is only 보통."""
+    a = ask(service, "키움센터 애들 스마트폰 과의존 예방교육 몇 월부터야?").answer
+    assert a is not None and a["value"] == "5월" and a["confidence"] == "medium"
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
