@@ -162,9 +162,9 @@ def is_place(text: str, asked: list[str] = (), proper=None, person: bool = False
 
 
 # A value ending in an activity noun names an activity ("… 홍보", "… 개최 등").
-_ACTIVITY_END = re.compile(r"(?:개최|운영|추진|지원|실시|홍보|조성|참여|구축|강화|확대|발굴|육성|제작|설치|개설|관리|점검|"
-                           r"견학|체험|모집|선정|협의|개선|수립|발간|배부|게시|방문|시행|진행|개발|교육|양성)"
-                           r"(?:\s*등)?[.)\s]*$")
+_ACTIVITY_WORDS = ("개최|운영|추진|지원|실시|홍보|조성|참여|구축|강화|확대|발굴|육성|제작|설치|개설|관리|점검|"
+                   "견학|체험|모집|선정|협의|개선|수립|발간|배부|게시|방문|시행|진행|개발|교육|양성")
+_ACTIVITY_END = re.compile(rf"(?:{_ACTIVITY_WORDS})(?:\s*등)?[.)\s]*$")
 _REGION_WORD = re.compile(r"[가-힣]{2,}(?:시|국|도|주|현)(?![가-힣])|[가-힣]{2,}(?:공화국|연방)")
 ORG_ASKED = re.compile(r"맡겨|맡기|맡아|위탁|어느\s*기관|무슨\s*기관|운영\s*(?:주체|기관)|누가\s*운영")
 _ORG_WORD = re.compile(r"[가-힣A-Za-z]+(?:센터|기관|법인|협회|재단|단체|기업|대학교|대학|회사|조합|공사|공단|연구원|진흥원|위원회|사무소|은행)"
@@ -222,6 +222,22 @@ def labelled_values(unit: Unit, words: list[str]) -> list[Value]:
 
 
 _QUOTED_NAME = re.compile(r"[「『‘“]([^」』’”]{2,40})[」』’”]")
+
+
+_TRAILING_ACT = re.compile(rf"(?:\s+(?:{_ACTIVITY_WORDS}|참가|마련))+\s*$")
+
+
+def _head_phrase(text: str, words: list[str]) -> list[Value]:
+    """"공약 평가 이름" and "- 전국기초단체장 공약이행 및 정보공개 평가 참가": the line's noun
+    phrase, without what is done with it (참가, 수립 추진), when it ends in the asked noun."""
+    body = _LEAD.sub("", text)
+    start = len(text) - len(body)
+    m = _TRAILING_ACT.search(body)
+    phrase = body[:m.start()] if m else body
+    if (" " not in phrase.strip() or ":" in phrase or _PROSE_END.search(phrase)
+            or not any(len(w) >= 2 and phrase.endswith(w) for w in words)):
+        return []
+    return [Value(phrase.strip(), start, start + len(phrase.strip()))]
 
 
 def _name_values(text: str, words: list[str]) -> list[Value]:
@@ -289,7 +305,7 @@ def _bracket_lists(text: str) -> list[Value]:
 
 def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None = None,
               words: list[str] = (), proper=None, person: bool = False, fund: str | None = None,
-              name_asked: bool = False) -> list[Value]:
+              name_asked: bool | str = False) -> list[Value]:
     """Values of the asked kind in a unit: regex over a line, the fitting cells of a row.
     ``words``: the question's own words (pick cells; a name must add to them); ``fund``: only
     the share of that funding source (국, 시, 구)."""
@@ -379,7 +395,8 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
                   if m.group(1).strip().lower() not in asked   # named right after the asked noun, or with it
                   and any(w in text[max(0, m.start() - 8):m.start()].lower() or w in m.group(1).lower()
                           for w in asked)]
-        found = quoted or found or _name_values(text, words)
+        found = quoted or found or _name_values(text, words) or (
+            _head_phrase(text, [name_asked]) if isinstance(name_asked, str) else [])
     years = unit.fact_years
     for v in found:
         v.year = years[-1] if len(years) == 1 else (unit.year if unit.year in years else (years[-1] if years else None))
@@ -474,6 +491,13 @@ def _per_item(text: str, v: Value) -> bool:
 
 
 _NAME_ASKED = re.compile(r"이름|명칭|뭐라고\s*(?:불|해)|정식")
+_NAME_HEAD = re.compile(r"([가-힣A-Za-z]{2,}?)(?:의)?\s*(?:이름|명칭)")
+
+
+def _name_head(text: str) -> str | None:
+    """The noun whose name is asked: "계획 이름이 뭐야" -> 계획."""
+    m = _NAME_HEAD.search(text)
+    return m.group(1) if m else None
 _TOTAL_LABELS = {"계", "합계", "총계", "총액"}
 # A part of a programme's money: per item, on its own, or one cost item ("용역비", "인건비")
 _PART = re.compile(r"(?:팀|인|명|회|개|곳|건|가구|세대|기관|개소|업체|단체)\s*당|따로|단독|별도|만\s*(?:의\s*)?(?:예산|비용|금액|돈)"
@@ -530,7 +554,7 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
             continue   # "비협과 22년 예산 전부 합치면": the department's 계 row, not a programme's 총액
         who = "region" if REGION_ASKED.search(q.text) else "org" if ORG_ASKED.search(q.text) else "누구" in q.text
         vals = values_of(u, "frequency" if q.frequency else kind, q.facets, q.counter, _words(q.text) + q.terms, proper, who, q.fund,
-                         bool(_NAME_ASKED.search(q.text)))
+                         _name_head(q.text) or bool(_NAME_ASKED.search(q.text)))
         if kind == "date" and _ASKS_DAY.search(q.text):   # "정확히 며칠": a day, not "하반기"
             vals = [v for v in vals if _DAY.search(v.text)]
         elif kind == "date" and _ASKS_MONTH.search(q.text):   # "몇 월에": a month, not "수시"

@@ -207,6 +207,12 @@ def test_a_word_no_report_uses_is_phrasing_not_evidence(service):
     assert a is not None and a["value"] == "5월" and a["confidence"] == "medium"
 
 
+def test_a_name_is_the_noun_phrase_headed_by_the_asked_noun(service):
+    """"평가 이름" and "- 전국기초단체장 공약이행 및 정보공개 평가 참가": the evaluation, not the taking part."""
+    a = ask(service, "기획담당관 19년에 공약이행 관련해서 나가는 평가 이름이 뭐야?").answer
+    assert a is not None and a["value"] == "전국기초단체장 공약이행 및 정보공개 평가"
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
