@@ -797,7 +797,8 @@ def _all_values(q: Question, a: Answer, c: Candidate, kind: str) -> Answer:
             a.value = ", ".join(v.text for v in vals)
     if kind in ("list", "place") and a.value and not a.items:
         parts = split_items(a.value)
-        if kind == "list" or (len(parts) >= 2 and _PLURAL.search(q.text + " ")):
+        # "누구 대상이야" and "대 상: 지역주민, 사업추진 관계자, 정책 제안자 등": several named, so a list
+        if kind == "list" or (len(parts) >= 2 and (_PLURAL.search(q.text + " ") or re.search(r"[,、]", a.value))):
             a.value = ", ".join(parts)
             a.items = [AnswerItem(text=c.unit.text, value=p, kind="list", unit=c.unit, confidence=a.confidence,
                                   year=a.year) for p in parts] if len(parts) >= 2 else []

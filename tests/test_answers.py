@@ -213,6 +213,12 @@ def test_a_name_is_the_noun_phrase_headed_by_the_asked_noun(service):
     assert a is not None and a["value"] == "전국기초단체장 공약이행 및 정보공개 평가"
 
 
+def test_several_named_in_one_line_are_a_list_even_for_a_singular_question(service):
+    a = ask(service, "타운홀미팅 대상이 누구야?").answer
+    assert a is not None and a["source"]["lines"] == [348, 348]
+    assert [i["value"] for i in a["items"]] == ["지역주민", "사업추진 관계자", "정책 제안자"]   # no closing "등"
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
