@@ -26,7 +26,8 @@ _FREQ = re.compile(r"(?:매\s*)?(?:연|년|월|분기|반기|주|격월|격주|�
                    r"|(?:분기|반기|월|주|연|년)\s*(?:별|마다)|매\s*(?:년|월|주|일|분기)|격월|격주|상설|상시|수시|연중")
 _RATE = re.compile(r"(?<![\d.])\d+(?:\.\d+)?\s*%")
 _DATE = re.compile(
-    r"(?:(?:20\d{2}\s*[.년]\s*\d{1,2}\s*[.월]?(?:\s*\d{1,2}\s*[.일]?)?|['`‘’]\d{2}\s*\.\s*\d{1,2}\s*\.?(?:\s*\d{1,2}\s*\.?)?)"
+    r"(?<!\d)20\d{2}\s*년?\s*[~∼-]\s*20\d{2}\s*년(?:도)?(?:까지)?"   # "2020년~2022년"
+    r"|(?:(?:20\d{2}\s*[.년]\s*\d{1,2}\s*[.월]?(?:\s*\d{1,2}\s*[.일]?)?|['`‘’]\d{2}\s*\.\s*\d{1,2}\s*\.?(?:\s*\d{1,2}\s*\.?)?)"
     r"(?:\s*[~∼-]\s*(?:20\d{2}\s*[.년]\s*)?\d{1,2}\s*[.월](?:\s*\d{1,2}\s*[.일]?)?)?"   # "2019. 2. 22. ~ 3. 5."
     r"|\d{1,2}\s*\.?\s*[~∼-]\s*\d{1,2}\s*월(?:중|경|초|말|까지)?"   # "7. ~ 12월", "2. ~ 6월중"
     r"|\d{1,2}\s*월\s*(?:\d{1,2}\s*일)?(?:\s*[~∼-]\s*\d{1,2}\s*월?\s*(?:\d{1,2}\s*일)?)?(?:중|경|초|말|까지|부터)?"
@@ -475,6 +476,8 @@ def _coverage(q: Question, evidence: str, idf: dict[str, float]) -> tuple[float,
 
 
 _ASKS_MONTH = re.compile(r"몇\s*월")
+_ASKS_YEAR = re.compile(r"몇\s*년(?!\s*(?:간|동안|째|차))|어느\s*해|무슨\s*년도")
+_YEAR_VALUE = re.compile(r"(?<![\d.])20\d{2}\s*년(?:도)?(?!\s*\d)")
 _MONTHISH = re.compile(r"\d\s*월|\d\s*\.\s*\d|[상하]반기|\d\s*분기")
 _ASKS_DAY = re.compile(r"며칠|몇\s*일(?!간|동안)|날짜|정확히\s*언제|무슨\s*요일")
 _DAY = re.compile(r"\d{1,2}\s*일|\d{1,2}\.\s*\d{1,2}\.|요일|\d{4}\.\s*\d{1,2}\.\s*\d{1,2}")
@@ -555,6 +558,10 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
         who = "region" if REGION_ASKED.search(q.text) else "org" if ORG_ASKED.search(q.text) else "누구" in q.text
         vals = values_of(u, "frequency" if q.frequency else kind, q.facets, q.counter, _words(q.text) + q.terms, proper, who, q.fund,
                          _name_head(q.text) or bool(_NAME_ASKED.search(q.text)))
+        if kind == "date" and _ASKS_YEAR.search(q.text):
+            # "몇 년도 거": a year is a date here ("연차별 실행계획(2020년) 수립")
+            vals = vals + [Value(m.group(0), m.start(), m.end()) for m in _YEAR_VALUE.finditer(u.text)
+                           if u.kind == "line" and not any(v.start <= m.start() < v.end for v in vals)]
         if kind == "date" and _ASKS_DAY.search(q.text):   # "정확히 며칠": a day, not "하반기"
             vals = [v for v in vals if _DAY.search(v.text)]
         elif kind == "date" and _ASKS_MONTH.search(q.text):   # "몇 월에": a month, not "수시"

@@ -219,6 +219,13 @@ def test_several_named_in_one_line_are_a_list_even_for_a_singular_question(servi
     assert [i["value"] for i in a["items"]] == ["지역주민", "사업추진 관계자", "정책 제안자"]   # no closing "등"
 
 
+def test_a_span_of_years_and_an_asked_year_are_dates(service):
+    a = ask(service, "민관협치 활성화 3개년 기본계획 언제부터 언제까지야?").answer
+    assert a is not None and a["value"] == "2020년~2022년" and a["source"]["lines"] == [153, 153]
+    a = ask(service, "연차별 실행계획 몇 년도 거 세워?").answer   # a bare year answers only "몇 년도"
+    assert a is not None and a["value"] == "2020년" and a["source"]["lines"] == [156, 156]
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
