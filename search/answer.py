@@ -183,7 +183,9 @@ def is_list_value(text: str) -> bool:
     if _PROSE_END.search(text):
         return False
     items = [x for x in _LIST_SPLIT.split(text) if x.strip()]
-    return len(items) >= 2 and all(len(x) <= 30 and not _MEASURE.search(x) for x in items)
+    # "2021년 1월 ~ 12월, 주요 사업내용": a date is no item of a list of things
+    return len(items) >= 2 and all(len(x) <= 30 and not _MEASURE.search(x)
+                                   and re.search(r"[가-힣A-Za-z]", _DATE.sub("", x)) for x in items)
 
 
 def counter_ok(value: str, counter: str | None) -> bool:
@@ -712,7 +714,11 @@ def _child_list(q: Question, units: list[Unit], idf: dict[str, float],
             continue
         if q.years and not any(y in q.years for y in (u.fact_years or [u.year])):
             continue
-        score = covered + 1.0 / (1 + passage_rank.get(u.chunk_id, 99))
+        # the parent line that itself says what is asked ("- 주요 사업내용" for "주요 내용 뭐뭐야")
+        # before the heading above it ("□ 사업개요")
+        own = evidence_text(u.text)
+        said = sum(1 for t in set(q.terms) if len(t) >= 2 and t in own)
+        score = covered + 1.0 / (1 + passage_rank.get(u.chunk_id, 99)) + 0.1 * said
         if best is None or score > best[0]:
             best = (score, u, kids, missing)
     if best is None:
@@ -850,7 +856,11 @@ def _team_answer(q: Question, units: list[Unit], idf: dict[str, float], passage_
         covered, missing = _coverage(q, ev, idf)
         if missing and not (len(missing) == 1 and len(q.specific) - 1 >= 2 and missing[0] in q.absent):
             continue
-        score = covered + 1.0 / (1 + passage_rank.get(u.chunk_id, 99))
+        # the parent line that itself says what is asked ("- 주요 사업내용" for "주요 내용 뭐뭐야")
+        # before the heading above it ("□ 사업개요")
+        own = evidence_text(u.text)
+        said = sum(1 for t in set(q.terms) if len(t) >= 2 and t in own)
+        score = covered + 1.0 / (1 + passage_rank.get(u.chunk_id, 99)) + 0.1 * said
         if best is None or score > best[0]:
             start = u.text.rfind(m.group(1))
             best = (score, u, Value(m.group(1), start, start + len(m.group(1))), missing)

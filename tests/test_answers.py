@@ -226,6 +226,14 @@ def test_a_span_of_years_and_an_asked_year_are_dates(service):
     assert a is not None and a["value"] == "2020년" and a["source"]["lines"] == [156, 156]
 
 
+def test_a_list_under_the_line_that_names_it(service):
+    """"- 사업기간: 2021년 1월 ~ 12월" / "- 주요 사업내용" and its four sub-lines: the list is the
+    sub-lines of the line that says what is asked, not the two lines under "□ 사업개요"."""
+    a = ask(service, "외부재원 확보 사업 주요 내용 뭐뭐야?").answer
+    assert a is not None and a["source"]["lines"] == [282, 282]
+    assert [i["source"]["lines"][0] for i in a["items"]] == [283, 284, 285, 286]
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
