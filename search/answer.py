@@ -506,7 +506,9 @@ def _name_head(text: str) -> str | None:
 _TOTAL_LABELS = {"계", "합계", "총계", "총액"}
 # A part of a programme's money: per item, on its own, or one cost item ("용역비", "인건비")
 _PART = re.compile(r"(?:팀|인|명|회|개|곳|건|가구|세대|기관|개소|업체|단체)\s*당|따로|단독|별도|만\s*(?:의\s*)?(?:예산|비용|금액|돈)"
-                   r"|용역비|인건비|운영비|홍보비|행사비|위탁비|임차료|수당|여비|재료비|시설비|보상금|강사료")
+                   r"|용역비|인건비|운영비|홍보비|행사비|위탁비|임차료|수당|여비|재료비|시설비|보상금|강사료"
+                   # money coming in (교부세, 보조금) is not what the programme spends
+                   r"|교부세|교부금|보조금|재원|세입|수입")
 
 
 def _enough(q: Question, missing: list[str], found: int, rarest: set[str]) -> bool:

@@ -234,6 +234,14 @@ def test_a_list_under_the_line_that_names_it(service):
     assert [i["source"]["lines"][0] for i in a["items"]] == [283, 284, 285, 286]
 
 
+def test_money_coming_in_is_not_the_programmes_budget(service):
+    """The 외부재원 programme plans to apply for 특별조정교부금 but gives no amount; its own 소요예산
+    (15,000천원) is what it spends, not what it asks for."""
+    assert ask(service, "21년 특별조정교부금 얼마 신청해?").answer is None
+    a = ask(service, "외부재원 확보 사업 21년 소요예산 얼마야?").answer
+    assert a is not None and a["value"] == "15,000천원" and a["source"]["lines"] == [299, 299]
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
