@@ -511,6 +511,9 @@ _PART = re.compile(r"(?:팀|인|명|회|개|곳|건|가구|세대|기관|개소|
                    r"|교부세|교부금|보조금|재원|세입|수입")
 
 
+_SECTION_WORD = {"results": "실적", "plan": "계획"}
+
+
 def _enough(q: Question, missing: list[str], found: int, rarest: set[str]) -> bool:
     """Does a unit hold enough of the question's specific terms? All of them, or all but one
     that is not the rarest (or only names the asked category), or all but words that no report
@@ -585,6 +588,9 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
         rank = passage_rank.get(u.chunk_id, 99)
         score = covered * 2 + 2 * own_hits / max(1, len(q.specific)) + 0.5 * facet_hits + 1.0 / (1 + rank)
         if q.chapter_kind and u.chapter_kind == q.chapter_kind:
+            score += 0.3
+        # "타운홀미팅 실적으로 뭐 했어": the programme's 주요 추진실적 section, not its 사업개요
+        if _SECTION_WORD.get(q.chapter_kind, "-") in (u.section or ""):
             score += 0.3
         conf = "high" if not missing and u.aligned else "medium"
         for v in vals or [None]:

@@ -242,6 +242,12 @@ def test_money_coming_in_is_not_the_programmes_budget(service):
     assert a is not None and a["value"] == "15,000천원" and a["source"]["lines"] == [299, 299]
 
 
+def test_a_results_question_reads_the_results_section(service):
+    """"- 타운홀미팅: …" is in both the 사업개요 (line 182) and the 주요 추진실적 (line 191)."""
+    a = ask(service, "기획예산과 20년 타운홀미팅 추진실적 뭐야?").answer
+    assert a is not None and a["source"]["lines"] == [191, 191]
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
