@@ -462,7 +462,8 @@ def _cell_values(unit: Unit, kind: str, facets: list[str], counter: str | None =
 def evidence_text(text: str) -> str:
     """Lower-case text without whitespace: a term is in the evidence when it is a substring,
     so "평화 통일" holds "평화통일" and a compound's parts are found in it."""
-    return re.sub(r"[\s·ㆍ]+", "", text).lower()
+    # "주요업무계획(안)" holds "업무계획안": brackets and quotes are layout, not words
+    return re.sub(r"[\s·ㆍ()（）「」『』‘’“”\"']+", "", text).lower()
 
 
 def _coverage(q: Question, evidence: str, idf: dict[str, float]) -> tuple[float, list[str]]:

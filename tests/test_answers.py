@@ -248,6 +248,13 @@ def test_a_results_question_reads_the_results_section(service):
     assert a is not None and a["source"]["lines"] == [191, 191]
 
 
+def test_brackets_in_a_line_do_not_split_its_words(service):
+    """"2019. 주요업무계획(안) 수립: 9월~12월" holds "업무계획안": brackets are layout."""
+    a = ask(service, "19년 업무계획안은 언제 세워?").answer
+    assert a is not None and a["value"] == "9월~12월"
+    assert a["source"]["file"] == "002_cbb343025f08b939.txt" and a["source"]["lines"] == [92, 92]
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
