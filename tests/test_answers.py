@@ -296,6 +296,16 @@ def test_confidence_never_rises_as_rank_falls(service):
         assert levels == sorted(levels), q
 
 
+def test_the_passage_holding_a_high_answer_is_not_marked_low(service):
+    """"작년보다 얼마 늘었어" words the passage lacks (전년도, 증감): the answer is 높음 from its
+    budget row, so the passage citing it may not say 낮음 ("관련 내용을 찾지 못했습니다") beneath it."""
+    res = ask(service, "22년 의료관광 예산 작년보다 얼마 늘었어?")
+    assert res.answer is not None and res.answer["confidence"] == "high"
+    top = res.hits[0]
+    assert top.chunk.file == FILE_2022 and top.chunk.start_line <= 59 <= top.chunk.end_line
+    assert top.confidence == "high"
+
+
 def test_passages_holding_the_specific_terms_lead(service):
     res = ask(service, "반려견 놀이터 조성 사업")
     assert res.answer is None and all(h.confidence == "low" for h in res.hits)
