@@ -19,7 +19,10 @@ on its own.  a/b/n/m alternate test/tune by number, while every c### / o### /
 d### / p### / f### / s### / g### / t### record is split "tune".  The h### /
 u### records are an eighth, colloquial batch written blind to the answerer
 and held out for testing: every h### / u### record is split "test" and none
-may be used for tuning.
+may be used for tuning.  The i### / v### records (a ninth batch, for tuning:
+every record split "tune") and the j### / w### records (a tenth, held out:
+every record split "test") were written at the same time by two writers blind
+to the answerer and to each other's batch.
 
 Stdlib only.  Every gold quote must be an exact substring of the cited
 (1-based) line of the cited corpus file, and every gold value must occur in
@@ -77,14 +80,14 @@ def _load():
     return [json.loads(line) for line in lines if line.strip()]
 
 
-ANSWER_PREFIXES = ("a", "b", "c", "d", "e", "f", "g", "h")
-NEAR_MISS_PREFIXES = ("n", "m", "o", "p", "r", "s", "t", "u")
+ANSWER_PREFIXES = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j")
+NEAR_MISS_PREFIXES = ("n", "m", "o", "p", "r", "s", "t", "u", "v", "w")
 # Prefixes whose records alternate test/tune by number (odd = test).
 BALANCED_PREFIXES = ("a", "b", "n", "m")
 # Prefixes whose records are all for tuning.
-TUNE_ONLY_PREFIXES = ("c", "o", "d", "p", "f", "s", "g", "t")
+TUNE_ONLY_PREFIXES = ("c", "o", "d", "p", "f", "s", "g", "t", "i", "v")
 # Prefixes whose records are a held-out test batch (never tuned on).
-TEST_ONLY_PREFIXES = ("e", "r", "h", "u")
+TEST_ONLY_PREFIXES = ("e", "r", "h", "u", "j", "w")
 
 RECORDS = _load()
 ANSWERS = [r for r in RECORDS if r["qid"][0] in ANSWER_PREFIXES]
@@ -143,7 +146,9 @@ def test_coverage_of_all_reports():
 BATCHES = [("b", "m", 60, 40, 6), ("c", "o", 70, 40, 6), ("d", "p", 50, 30, 5),
            ("e", "r", 60, 40, 8),   # held out: split "test" only
            ("f", "s", 50, 20, 5), ("g", "t", 60, 25, 6),
-           ("h", "u", 60, 40, 8)]   # held out: split "test" only
+           ("h", "u", 60, 40, 8),   # held out: split "test" only
+           ("i", "v", 60, 40, 8),
+           ("j", "w", 60, 40, 8)]   # held out: split "test" only
 
 
 @pytest.mark.parametrize("answer_prefix, near_prefix, least, least_near, least_absent", BATCHES,
