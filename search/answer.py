@@ -19,7 +19,7 @@ from index.model import Unit
 from search.question import COUNTERS, FACET_EVIDENCE, Question
 
 _AMOUNT = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s*(천\s*원|백만\s*원|만\s*원|억\s*원|억|원)")
-_COUNT = re.compile(r"(?<![\d.,])\(?(\d{1,3}(?:,\d{3})+|\d+)\)?\s*(명|주년|위권|위|개소|개팀|개사|개교|개국|개월|개|회|곳|건|팀|가구|세대|호|차례|기관|종|대|권|편|점|차|시간|일간|주|박|부|장|매|쪽|층|척|그루|마리|채|기(?![가-힣]))(?![가-힣]{0,0}[원])")
+_COUNT = re.compile(r"(?<![\d.,])\(?(\d{1,3}(?:,\d{3})+|\d+)\)?\s*(명|주년|위권|위|개소|개팀|개사|개교|개국|개년|개월|개(?!년)|회|곳|건|팀|가구|세대|호|차례|기관|종|대|권|편|점|차|시간|일간|주|박|부|장|매|쪽|층|척|그루|마리|채|기(?![가-힣]))(?![가-힣]{0,0}[원])")
 _NO_BUDGET = re.compile(r"비예산|무예산|예산\s*(?:없음|미소요)|소요예산\s*없")
 # How often: "분기별 1회 이상", "년 2회", "월별", "연 1회", "매월", "수시", "상설"
 _FREQ = re.compile(r"(?:매\s*)?(?:연|년|월|분기|반기|주|격월|격주|상\s*[·ㆍ]?\s*하반기)\s*(?:별|마다|간|각)?\s*\d+\s*회(?:\s*이상|\s*이내)?"
@@ -396,8 +396,8 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
         asked = {w.lower() for w in words if len(w) >= 2}
         quoted = [Value(m.group(1).strip(), m.start(1), m.end(1)) for m in _QUOTED_NAME.finditer(text)
                   if m.group(1).strip().lower() not in asked   # named right after the asked noun, or with it
-                  and any(w in text[max(0, m.start() - 8):m.start()].lower() or w in m.group(1).lower()
-                          for w in asked)]
+                  and any(w in evidence_text(text[max(0, m.start() - 8):m.start()]) or w in m.group(1).lower()
+                          for w in asked)]   # "○ 여 성: ‘…’": a letter-spaced label too
         found = quoted or found or _name_values(text, words) or (
             _head_phrase(text, [name_asked]) if isinstance(name_asked, str) else [])
     years = unit.fact_years
@@ -483,7 +483,7 @@ _ASKS_YEAR = re.compile(r"몇\s*년(?!\s*(?:간|동안|째|차))|어느\s*해|�
 _YEAR_VALUE = re.compile(r"(?<![\d.])20\d{2}\s*년(?:도)?(?!\s*\d)")
 _MONTHISH = re.compile(r"\d\s*월|\d\s*\.\s*\d|[상하]반기|\d\s*분기")
 _ASKS_DAY = re.compile(r"며칠|몇\s*일(?!간|동안)|날짜|정확히\s*언제|무슨\s*요일")
-_DAY = re.compile(r"\d{1,2}\s*일|\d{1,2}\.\s*\d{1,2}\.|요일|\d{4}\.\s*\d{1,2}\.\s*\d{1,2}")
+_DAY = re.compile(r"\d{1,2}\s*일|(?<![`'‘’\d])\d{1,2}\.\s*\d{1,2}\.|요일|\d{4}\.\s*\d{1,2}\.\s*\d{1,2}")
 
 
 def _per_item(text: str, v: Value) -> bool:
@@ -496,7 +496,7 @@ def _per_item(text: str, v: Value) -> bool:
     return False
 
 
-_NAME_ASKED = re.compile(r"이름|명칭|뭐라고\s*(?:불|해)|정식")
+_NAME_ASKED = re.compile(r"이름|명칭|뭐라고\s*(?:불|해)|정식|주제|제목|테마|슬로건")
 _NAME_HEAD = re.compile(r"([가-힣A-Za-z]{2,}?)(?:의)?\s*(?:이름|명칭)")
 
 
@@ -550,9 +550,13 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
         own = evidence_text(u.text)
         ev = own + "|" + evidence_text(u.context)
         budget_line = whole and u.programme and "소요" in (u.section or "") and u.kind == "line"
+        near = covered = None
         if budget_line:
+            near, _ = _coverage(q, ev, idf)   # the unit and its own context, before the programme's lines
             ev += "|" + whole.get((u.file, u.programme), "")
         covered, missing = _coverage(q, ev, idf)
+        if near is None:
+            near = covered
         found = len(q.specific) - len(missing)
         if not _enough(q, missing, found, rarest):
             continue
@@ -587,7 +591,9 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
         own_hits = sum(1 for t in q.specific if t in own)
         facet_hits = sum(1 for f in q.facets if f in own or f in (u.label or "").replace(" ", ""))
         rank = passage_rank.get(u.chunk_id, 99)
-        score = covered * 2 + 2 * own_hits / max(1, len(q.specific)) + 0.5 * facet_hits + 1.0 / (1 + rank)
+        # evidence nearer the value counts more: a 소요예산 line under a title holding the terms
+        # before one whose programme only mentions them in its body
+        score = covered + near + 2 * own_hits / max(1, len(q.specific)) + 0.5 * facet_hits + 1.0 / (1 + rank)
         if q.chapter_kind and u.chapter_kind == q.chapter_kind:
             score += 0.3
         # "타운홀미팅 실적으로 뭐 했어": the programme's 주요 추진실적 section, not its 사업개요
@@ -633,6 +639,8 @@ def _clause_holds(text: str, v: Value, specific: list[str]) -> bool:
     if mine is None or v.end > mine[1]:
         return True   # a value over several clauses (a list) is the whole line's
     colon = text.find(":")
+    if colon > spans[-1][0] and v.start > colon:
+        return True   # "지하철 역사 조명 광고(2개소), 버스정류장(4개소): `23. 4. ~ 5.": a listed label's value
     if 0 <= colon < spans[0][1] and v.start > colon and not hits(*mine):
         # "봄업프로젝트 개최: 5월, 10월(년 2회)": the values after a label are all the label's,
         # unless a listed item holds the terms ("…: EM 흙공(3월), 키움센터 예방교육(5월~)")

@@ -26,7 +26,7 @@ _KIND_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("date", re.compile(r"언제|몇\s*월|며칠|몇\s*년도|몇\s*일에|날짜|시기|일정|기간|개최일|기한|마감|부터|까지")),
     ("count", re.compile(r"몇\s*(?:년짜리|달|개월|년간|주간|일간)|몇\s*(?:명|개|회|곳|건|번|팀|가구|세대|개소|차례|군데|기관|개사|종|대|시간|호|자리|층|권|편|점|부|장|매|쪽|척|그루|마리|채|석|병|벌|켤레|통|판|주|일간|개월|개국|개교)|인원|정원|현원|몇\s*[가-힣]{0,3}(?:이나|야|\?)|몇$|수(?:는|가|가\s*몇|\s*몇|$|\?)")),
     ("amount", re.compile(r"얼마|금액|예산|비용|사업비|소요|천원|억|만\s*원|원이|재원|집행액|보조금|지원금|총액")),
-    ("place", re.compile(r"어디|어느|누구|기관|도시|장소|위치|주소|이름|명칭|업체|대상은|대상이|파트너|협력\s*기관|주관|주최")),
+    ("place", re.compile(r"어디|어느|누구|기관|도시|장소|위치|주소|이름|명칭|(?:주제|제목|테마|슬로건)(?:가|는|은|이)?\s*(?:뭐|무엇)|업체|대상은|대상이|파트너|협력\s*기관|주관|주최")),
 ]
 
 # The counter a count question names ("몇 명") and the counters a value may carry for it.
@@ -34,7 +34,7 @@ COUNTERS = {"군데": "군데|곳|개소|개", "위": "위|위권", "위권": "�
             "곳": "곳|개소|개", "건": "건", "달": "개월|달", "개월": "개월|달", "기째": "기", "기": "기", "회째": "회", "번째": "번|회|차", "차": "차", "팀": "팀|개팀", "개소": "개소|곳|개", "가구": "가구|세대", "세대": "세대|가구"}
 _ASKED_COUNTER = re.compile(r"몇\s*(명|개소|개|회|번|곳|건|팀|가구|세대)")
 # Any other counter a count question names ("몇 부", "몇 장", "몇 대"): the value must carry it.
-_ANY_COUNTER = re.compile(r"몇\s*([가-힣]{1,2}?)(?=[이가은는을를야요지나\s?]|$)")
+_ANY_COUNTER = re.compile(r"몇\s*([가-힣]{1,2}?)(?=[이가은는을를야요지나씩\s?]|$)")
 _NOT_COUNTER = {"월", "일", "년", "시", "분", "년도", "살", "프로", "퍼센트"}
 
 # Words that say what kind of answer is wanted, or that every report uses: never "specific".
@@ -53,6 +53,9 @@ _GENERIC = set("""
 언 vs VS
 """.split())
 
+# Nouns that relate two others ("여성 대상 금융교육") and are asked only when no noun follows
+# ("사업 대상 누구야")
+_RELATIONAL = {"대상"}
 # Only nouns, foreign words and roots are required of an answer; verbs ("들어오", "열")
 # vary with phrasing.
 _NOUN_TAGS = {"NNG", "NNP", "SL", "SH", "XR", "compound"}
@@ -60,7 +63,7 @@ _NOUN_TAGS = {"NNG", "NNP", "SL", "SH", "XR", "compound"}
 FACETS = {"예산", "정원", "현원", "집행액", "집행", "예산액", "전년도", "증감", "소요예산", "인력", "집행률", "집행율",
           "총액", "과부족"}
 # What in a unit satisfies a facet word of the question.
-FACET_EVIDENCE = {"예산": "예산|소요|사업비|금액|액", "예산액": "예산|소요|액", "소요예산": "예산|소요", "총액": "계|총",
+FACET_EVIDENCE = {"예산": "예산|소요|사업비|금액|액", "예산액": "예산|소요|액", "소요예산": "예산|소요", "총액": "계|총|소요",
                   "정원": "정원", "현원": "현원", "인력": "정원|현원|인력|명", "집행": "집행", "집행액": "집행",
                   "집행률": "집행", "집행율": "집행", "전년도": "전년", "증감": "증|감", "과부족": "과부족"}
 # "정원보다 몇 명 더 있어", "6급 몇 명 모자라": the 인력 table's 과부족 row
@@ -157,7 +160,11 @@ def _compares(text: str) -> bool:
 
 _ASKS_FREQUENCY = re.compile(r"자주|간격|주기|빈도|(?:1년|일\s*년|한\s*해|연간|한\s*달|1달|달|분기|월|주)\s*에?\s*몇\s*(?:번|회)")
 _CATEGORY_AFTER = re.compile(r"(?:어떤|무슨|어느)\s*([가-힣A-Za-z]{1,8}?)(?:들)?(?:[은는이가을를로에]|으로|에서)?(?=\s|$|\?)")
-_CATEGORY_BEFORE = re.compile(r"([가-힣A-Za-z]{1,8}?)(?:은|는|이|가)?\s+(?:이름|명칭|뭐뭐|누구\s*누구|어디\s*어디|누구야|누구)")
+_CATEGORY_BEFORE = re.compile(r"([가-힣A-Za-z]{1,8}?)(?:은|는|이|가)?\s+(?:이름|명칭|뭐뭐|누구\s*누구|어디\s*어디|누구야|누구)"
+                              # "금융교육 주제 뭐였어": the answer is a 주제, its line need not say so
+                              r"|((?:주제|제목|테마|슬로건))(?:가|는|은|이)?\s*(?:뭐|무엇)"
+                              # "언어별로 몇 부씩": how the answer is split, which "각 300부" need not say
+                              r"|([가-힣A-Za-z]{1,8}?)(?:별로|마다)(?=\s)")
 
 
 def _digit_fragment(text: str, start: int, end: int) -> bool:
@@ -174,7 +181,7 @@ def _digit_fragment(text: str, start: int, end: int) -> bool:
 def category_words(text: str, specific: list[str]) -> list[str]:
     """The noun that names what kind of thing the answer is ("어떤 언어들로" -> 언어, "재정지원 항목
     뭐뭐" -> 항목, "협의체 이름" -> 협의체): the answer instantiates it, so its line need not say it."""
-    words = [m.group(1) for pat in (_CATEGORY_AFTER, _CATEGORY_BEFORE) for m in pat.finditer(text)]
+    words = [g for pat in (_CATEGORY_AFTER, _CATEGORY_BEFORE) for m in pat.finditer(text) for g in m.groups() if g]
     return [t for t in specific if any(w == t or (w.endswith(t) and len(t) >= 2) for w in words)]
 
 
@@ -205,10 +212,13 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
     terms = [t.text for t in analysed]
     named = [d.replace(" ", "") for d in depts] + [a for a in aliases if a in compact]
     specific = []
-    for a in analysed:
+    for i, a in enumerate(analysed):
         if a.tag not in _NOUN_TAGS or any(lo <= a.start < hi for lo, hi in hint_spans):
             continue
         t = a.text
+        nxt = analysed[i + 1] if i + 1 < len(analysed) else None
+        if t in _RELATIONAL and nxt is not None and nxt.tag in _NOUN_TAGS and nxt.start - a.end <= 1:
+            continue   # "여성 대상 금융교육": the noun after it is the topic, not "대상"
         if t in _GENERIC or t in FACETS or any(t in d for d in named) or t.isdigit():
             continue
         if len(t) == 1 and _digit_fragment(text, a.start, a.end):

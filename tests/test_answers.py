@@ -255,6 +255,46 @@ def test_brackets_in_a_line_do_not_split_its_words(service):
     assert a["source"]["file"] == "002_cbb343025f08b939.txt" and a["source"]["lines"] == [92, 92]
 
 
+def test_a_count_per_language_reads_each(service):
+    """"언어별로 몇 부씩": the counter is 부 ("씩" is per each) and "언어별" names how the answer is
+    split, which "○ 다국어 리플릿 제작: 각 300부(일 영 중 몽)" need not say."""
+    a = ask(service, "23년 다국어 리플릿 언어별로 몇 부씩 만들었어?").answer
+    assert a is not None and a["value"] == "300부"
+    assert a["source"]["file"] == FILE_2023 and a["source"]["lines"] == [350, 350]
+
+
+def test_a_plan_of_four_years_is_no_count_of_things(service):
+    # "구정운영 4개년 계획": 4개년 is a span of years; how many 주요정책사업 are picked is not written
+    assert ask(service, "19년 주요정책사업 몇 개 선정해?").answer is None
+
+
+def test_a_year_and_month_is_no_day(service):
+    # "광주 남구민의 날 축하 영상 송부: `23. 4.": a month of 2023, not the 4th of a month
+    assert ask(service, "23년 광주 남구민의 날 며칠이었어?").answer is None
+
+
+def test_a_programmes_budget_line_is_its_total(service):
+    """"전부 합치면" asks a total: the programme's 소요예산 is one, and the programme whose title
+    holds the words comes before one whose lines only mention them."""
+    a = ask(service, "19년 사회적경제기업 육성 역량강화 사업 예산 전부 합치면?").answer
+    assert a is not None and a["value"] == "1,167,388천원"
+    assert a["source"]["file"] == FILE_2019 and a["source"]["lines"] == [132, 132]
+
+
+def test_a_value_after_a_listed_label_belongs_to_each_item(service):
+    # "- 지하철 역사 조명 광고(2개소), 버스정류장(4개소): `23. 4. ~ 5."
+    a = ask(service, "스마트메디컬특구 지하철 조명광고 기간은?").answer
+    assert a is not None and a["value"] == "`23. 4. ~ 5." and a["source"]["lines"] == [340, 340]
+
+
+def test_a_topic_asked_is_the_quoted_name(service):
+    """"여성 대상 금융교육 주제": 대상 relates 여성 to 금융교육, 주제 is what the answer is, and the
+    name is the quoted one after the letter-spaced label "○ 여 성:"."""
+    a = ask(service, "23년 여성 대상 금융교육 주제는 뭐야?").answer
+    assert a is not None and a["value"] == "나의 생애주기에 맞는 재무관리"
+    assert a["source"]["lines"] == [277, 277]
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
