@@ -775,6 +775,11 @@ def choose(q: Question, units: list[Unit], idf: dict[str, float],
         return AnswerResult(q, None, "보고서에서 찾지 못했습니다.")
     if q.years:
         fit = [c for c in cands if _in_years(c, q.years)]
+        if not fit and kind == "list":
+            # "22년 … 세부 추진계획 뭐뭐야": that year's lines under the heading, when they hold every term
+            got = _child_list(q, units, idf, passage_rank)
+            if got is not None and got.answer.confidence == "high":
+                return got
         if not fit:
             have = sorted({c.value.year if c.value and c.value.year else c.unit.year for c in cands} - {None})
             ys = ", ".join(map(str, q.years))

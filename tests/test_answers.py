@@ -295,6 +295,14 @@ def test_a_topic_asked_is_the_quoted_name(service):
     assert a["source"]["lines"] == [277, 277]
 
 
+def test_a_years_list_under_its_heading_when_other_years_have_one_line_lists(service):
+    """Other years' reports hold comma lists about 의료관광; 2022's "□ 세부 추진계획" lists its five
+    lines one per line. The year asked is answered from those, not with "2022년 … 자료가 없습니다"."""
+    a = ask(service, "2022년 의료관광 기반조성 세부 추진계획 어떤 거 있어?").answer
+    assert a is not None and a["kind"] == "list" and a["source"]["file"] == FILE_2022
+    assert [i["source"]["lines"][0] for i in a["items"]] == [236, 237, 238, 239, 240]
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
