@@ -49,10 +49,14 @@ _PLACE_WORD = re.compile(
     r"|[가-힣]{2,}(?:시|군|구|동|읍|면|원|당|관|팀|과|단)(?:[은는이가을를의와과에]|에서|으로|로)?(?![가-힣])"
     r"|[A-Z][A-Za-z]+")
 # "누구": a person or a role
-_PERSON_WORD = re.compile(r"[가-힣]*(?:장|위원|대표|의원|교수|전문가|직원|주민|구민|시민|학생|어르신|청년|담당자|공무원|단체|기업|님)"
+_PERSON_WORD = re.compile(r"[가-힣]*(?:장|위원|대표|의원|교수|전문가|직원|주민|구민|시민|학생|어르신|청년|담당자|공무원|단체|기업|님"
+                          r"|간부|관계자|구성원|강사|멘토|참석자|참여자|대상자|공직자|주무관|근로자|종사자)"
                           r"(?:[은는이가을를의와과에]|에게)?(?![가-힣])")
 
 
+# people for certain (not "공론장", which ends like "구청장")
+_PEOPLE = re.compile(r"(?:간부|관계자|구성원|강사|멘토|참석자|참여자|대상자|공직자|주무관|근로자|종사자|위원|대표|직원|주민|구민"
+                     r"|시민|학생|어르신|청년|공무원|전문가|[구국과팀동]장|부서장|기관장)(?![가-힣])")
 _PARTICLE = "은|는|이|가|을|를|의|와|과|에|에서|으로|로|도|만"
 _PARTICLE_END = re.compile(f"(?:{_PARTICLE})$")
 _WORD = re.compile(r"[가-힣A-Za-z]+")
@@ -308,7 +312,7 @@ def _bracket_lists(text: str) -> list[Value]:
 
 def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None = None,
               words: list[str] = (), proper=None, person: bool = False, fund: str | None = None,
-              name_asked: bool | str = False) -> list[Value]:
+              name_asked: bool | str = False, slot: list[str] | None = None) -> list[Value]:
     """Values of the asked kind in a unit: regex over a line, the fitting cells of a row.
     ``words``: the question's own words (pick cells; a name must add to them); ``fund``: only
     the share of that funding source (국, 시, 구)."""
@@ -364,7 +368,7 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
             # "누구 대상이야" and "- 대 상: 구민 및 관내 직장인": the line's label is the asked word
             # and "사업 대상 누구누구" and "- 사업대상: 관내 기업, 공공기관, …": the label ends in the asked word
             asked_label = len(label) >= 2 and (
-                (kind == "place" and any(label == w for w in words))
+                (kind == "place" and any(label == w for w in (slot if slot is not None else words)))
                 or (kind == "list" and any(len(w) >= 2 and label.endswith(w) for w in words)))
             ok = (asked_label and kind == "place") or ((kind != "place" or (is_place(rest, words, proper, person)
                                                       and not _NOT_PLACE_LABEL.fullmatch(label)
@@ -386,6 +390,11 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
             found = _bracket_lists(text)
         if kind == "place" and not found:
             found = _clause_places(text, words, proper, person)
+        if kind == "place" and not found and person is True:
+            # "정례간부회의(구·동 5급 이상 간부)": who takes part, in the bracket after the asked thing
+            found = [Value(m.group(1).strip(), m.start(1), m.end(1)) for m in _BRACKET.finditer(text)
+                     if _PEOPLE.search(m.group(1)) and any(
+                         len(w) >= 2 and w in evidence_text(text[max(0, m.start() - 12):m.start()]) for w in words)]
     if not unit.aligned and kind in ("count", "amount", "rate"):
         # "정 원 12 1 4 3 3 1": the first number after the label is the total, the rest are guesses
         m = re.search(r"(?<![\d,.])\d[\d,]*(?:\.\d+)?", text)
@@ -397,7 +406,10 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
         quoted = [Value(m.group(1).strip(), m.start(1), m.end(1)) for m in _QUOTED_NAME.finditer(text)
                   if m.group(1).strip().lower() not in asked   # named right after the asked noun, or with it
                   and any(w in evidence_text(text[max(0, m.start() - 8):m.start()]) or w in m.group(1).lower()
-                          for w in asked)]   # "○ 여 성: ‘…’": a letter-spaced label too
+                          for w in asked)
+                  # "소식지 이름" and "「영등포 소식」등 4개 구정 소식지": the named noun right after it
+                  or (isinstance(name_asked, str) and len(name_asked) >= 2
+                      and name_asked in evidence_text(text[m.end():m.end() + 12]))]   # "○ 여 성: ‘…’": a letter-spaced label too
         found = quoted or found or _name_values(text, words) or (
             _head_phrase(text, [name_asked]) if isinstance(name_asked, str) else [])
     years = unit.fact_years
@@ -486,6 +498,39 @@ _ASKS_DAY = re.compile(r"며칠|몇\s*일(?!간|동안)|날짜|정확히\s*언�
 _DAY = re.compile(r"\d{1,2}\s*일|(?<![`'‘’\d])\d{1,2}\.\s*\d{1,2}\.|요일|\d{4}\.\s*\d{1,2}\.\s*\d{1,2}")
 
 
+_WH = re.compile(r"누구|누가|어디|어느|무슨|어떤|뭐|무엇")
+
+
+def slot_words(text: str) -> list[str]:
+    """The words beside the question word: "강사 누구였어" -> 강사, "누구 대상이야" -> 대상. A line
+    labelled with one of them ("- 대 상: …") answers by its label; a label that is only another
+    of the question's words ("○ 여 성: …" for "여성 금융교육 강사 누구") does not."""
+    toks = text.split()
+    out = []
+    for i, t in enumerate(toks):
+        if _WH.match(t):
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(toks):
+                    w = _PARTICLE_END.sub("", re.sub(r"[^가-힣A-Za-z]", "", toks[j]))
+                    w = re.sub(r"(?:이야|이었어|였어|야|이지|지|요)$", "", w)
+                    if len(w) >= 2:
+                        out.append(w)
+    return out
+
+
+def _in_group(text: str, v: Value, terms: list[str]) -> bool:
+    """"총 77회(정례간부 회의, 국장단회의, 현안회의 등)": the value counts the listed group; a term
+    found only inside that list is one member, and the value is not its own count."""
+    if v.start < 0 or not terms:
+        return False
+    m = re.match(r"\s*\(([^()]*)\)", text[v.end:])
+    if not m or not re.search(r"(?<!\d),|,(?!\d)|[、ㆍ·]", m.group(1)):
+        return False   # no list in the bracket ("(국 622,500 시 247,313)" is a split of the sum)
+    inside = evidence_text(m.group(1))
+    outside = evidence_text(text[:v.start] + " " + text[v.end + m.end():])
+    return any(t in inside and t not in outside for t in terms)
+
+
 def _per_item(text: str, v: Value) -> bool:
     """The value is per item ("사업별 10명 이내", "팀당 5백만원"): it cannot answer a total."""
     if v.start < 0:
@@ -544,6 +589,7 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
     present = [t for t in q.specific if t not in q.absent]
     top = max((idf.get(t, 1.0) for t in present), default=0.0)
     rarest = {t for t in present if idf.get(t, 1.0) >= top}
+    slot = slot_words(q.text)
     for u in units:
         if q.departments and (u.department or "").replace(" ", "") not in {d.replace(" ", "") for d in q.departments}:
             continue
@@ -567,9 +613,10 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
             continue
         if q.total and not q.specific and (u.kind != "row" or (u.label or "").replace(" ", "") not in _TOTAL_LABELS):
             continue   # "비협과 22년 예산 전부 합치면": the department's 계 row, not a programme's 총액
-        who = "region" if REGION_ASKED.search(q.text) else "org" if ORG_ASKED.search(q.text) else "누구" in q.text
+        who = ("region" if REGION_ASKED.search(q.text) else "org" if ORG_ASKED.search(q.text)
+               else bool(re.search(r"누구|누가", q.text)))
         vals = values_of(u, "frequency" if q.frequency else kind, q.facets, q.counter, _words(q.text) + q.terms, proper, who, q.fund,
-                         _name_head(q.text) or bool(_NAME_ASKED.search(q.text)))
+                         _name_head(q.text) or bool(_NAME_ASKED.search(q.text)), slot)
         if kind == "date" and _ASKS_YEAR.search(q.text):
             # "몇 년도 거": a year is a date here ("연차별 실행계획(2020년) 수립")
             vals = vals + [Value(m.group(0), m.start(), m.end()) for m in _YEAR_VALUE.finditer(u.text)
@@ -581,6 +628,8 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
                           key=lambda v: not re.search(r"\d\s*월", v.text))   # "(7월)" before "상반기"
         if q.total and kind in ("count", "amount") and u.kind == "line":
             vals = [v for v in vals if not _per_item(u.text, v)]   # "사업별 10명 이내" is no total
+        if kind in ("count", "amount") and u.kind == "line":
+            vals = [v for v in vals if not _in_group(u.text, v, sorted(rarest))]
         if u.kind == "line" and vals:
             vals = [v for v in vals if _clause_holds(u.text, v, q.specific)]
             if kind == "count" and q.counted and not q.specific:

@@ -303,6 +303,29 @@ def test_a_years_list_under_its_heading_when_other_years_have_one_line_lists(ser
     assert [i["source"]["lines"][0] for i in a["items"]] == [236, 237, 238, 239, 240]
 
 
+@pytest.mark.parametrize("q", ["남북교류협력위원회 위원장은 누가 해?",   # "누가" asks a person: "… 운영" is none
+                               "여성 금융교육 강사 누구야?",            # "○ 여 성: …" is labelled 여성, not 강사
+                               "20년 국장단회의만 몇 번 열었어?"])      # 77회 counts the group the line lists
+def test_who_and_one_member_of_a_group_are_not_answered_by_the_topic_line(service, q):
+    assert ask(service, q).answer is None
+
+
+def test_a_group_total_answers_the_group(service):
+    a = ask(service, "20년 간부회의 총 몇 번 했어?").answer
+    assert a is not None and a["value"] == "77회" and a["source"]["lines"] == [77, 77]
+
+
+def test_who_takes_part_from_the_bracket_after_the_thing(service):
+    a = ask(service, "정례간부회의 누가 참석해?").answer
+    assert a is not None and a["value"] == "구·동 5급 이상 간부" and a["source"]["lines"] == [240, 240]
+
+
+def test_a_name_quoted_before_the_noun_it_names(service):
+    # "(「영등포 소식」등 4개 구정 소식지 12회)": the 소식지's name
+    a = ask(service, "금융칼럼 실린 소식지 이름 뭐야?").answer
+    assert a is not None and a["value"] == "영등포 소식" and a["source"]["lines"] == [285, 285]
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
