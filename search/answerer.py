@@ -58,7 +58,9 @@ class Answerer:
         if q.kind == "comparison":
             sides = comparison_sides(q)
             if sides:   # two topics side by side: each answered as its own question
-                got = side_columns(q, units, idf, rank, self.proper_nouns)
+                # two departments' figures are never one row's two columns
+                one_row = len({tuple(self.read(t).departments) for t in sides}) == 1
+                got = side_columns(q, units, idf, rank, self.proper_nouns) if one_row else None
                 return got if got is not None else self._pair(q, sides, units, rank)
         programmes = self.programmes(q) if q.kind == "list" and _asks_programmes(q) else None
         return choose(q, units, idf, rank, programmes, proper=self.proper_nouns)

@@ -24,15 +24,15 @@ _KIND_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("rate", re.compile(r"%|퍼센트|몇\s*프로|몇\s*퍼(?!센)|[률율](?:은|는|이|가|이야|\?|$|\s)|비율|비중")),
     ("list", re.compile(r"어떤\s*사업들?|무슨\s*사업들?|사업\s*(?:목록|들|뭐뭐|전부|다|모두)|사업.{0,6}(?:뭐야|뭐|뭔지|알려)|뭐뭐|어디어디|목록|종류|뭐\s*있|뭐가\s*있|어떤\s*것들|어떤.{0,12}있(?:어|나|니|는지|지)|항목|(?:어느|무슨|어떤)\s*[가-힣]{1,6}들|(어디|누구|뭐)\s*\1|어떤\s*(?:거|것)(?:들)?\s*(?:알려|있|해|하|줘)|\d+\s*(?:개|가지|대)\s*[가-힣]*\s*(?:전부|모두|다\s)")),
     ("date", re.compile(r"언제|몇\s*월|며칠|몇\s*년도|몇\s*일에|날짜|시기|일정|기간|개최일|기한|마감|부터|까지")),
-    ("count", re.compile(r"몇\s*(?:년짜리|달|개월|년간|주간|일간)|몇\s*(?:명|개|회|곳|건|번|팀|가구|세대|개소|차례|군데|기관|개사|종|대|시간|호|자리|층|권|편|점|부|장|매|쪽|척|그루|마리|채|석|병|벌|켤레|통|판|주|일간|개월|개국|개교)|인원|정원|현원|몇\s*[가-힣]{0,3}(?:이나|야|\?)|몇$|수(?:는|가|가\s*몇|\s*몇|$|\?)")),
+    ("count", re.compile(r"몇\s*(?:년짜리|달|개월|년간|주간|일간|제곱미터|평|㎡)|몇\s*(?:명|개|회|곳|건|번|팀|가구|세대|개소|차례|군데|기관|개사|종|대|시간|호|자리|층|권|편|점|부|장|매|쪽|척|그루|마리|채|석|병|벌|켤레|통|판|주|일간|개월|개국|개교)|인원|정원|현원|몇\s*[가-힣]{0,3}(?:이나|야|\?)|몇$|수(?:는|가|가\s*몇|\s*몇|$|\?)")),
     ("amount", re.compile(r"얼마|금액|예산|비용|사업비|소요|천원|억|만\s*원|원이|재원|집행액|보조금|지원금|총액")),
     ("place", re.compile(r"어디|어느|누구|누가|기관|도시|장소|위치|주소|이름|명칭|(?:주제|제목|테마|슬로건)(?:가|는|은|이)?\s*(?:뭐|무엇)|업체|대상은|대상이|파트너|협력\s*기관|주관|주최")),
 ]
 
 # The counter a count question names ("몇 명") and the counters a value may carry for it.
-COUNTERS = {"군데": "군데|곳|개소|개", "위": "위|위권", "위권": "위권|위", "기관": "기관|개소|개|곳", "개국": "개국|개|국", "명": "명|인", "개": "개|개소|개사|개교|개국|개팀|종|건|대", "회": "회|번|차례|차", "번": "회|번|차례|차",
+COUNTERS = {"제곱미터": "㎡|m\\s*\\^?\\s*2|제곱미터", "㎡": "㎡|m\\s*\\^?\\s*2|제곱미터", "군데": "군데|곳|개소|개", "위": "위|위권", "위권": "위권|위", "기관": "기관|개소|개|곳", "개국": "개국|개|국", "명": "명|인", "개": "개|개소|개사|개교|개국|개팀|종|건|대", "회": "회|번|차례|차", "번": "회|번|차례|차",
             "곳": "곳|개소|개", "건": "건", "달": "개월|달", "개월": "개월|달", "기째": "기", "기": "기", "회째": "회", "번째": "번|회|차", "차": "차", "팀": "팀|개팀", "개소": "개소|곳|개", "가구": "가구|세대", "세대": "세대|가구"}
-_ASKED_COUNTER = re.compile(r"몇\s*(명|개소|개|회|번|곳|건|팀|가구|세대)")
+_ASKED_COUNTER = re.compile(r"몇\s*(명|개소|개|회|번|곳|건|팀|가구|세대|제곱미터|㎡)")
 # Any other counter a count question names ("몇 부", "몇 장", "몇 대"): the value must carry it.
 _ANY_COUNTER = re.compile(r"몇\s*([가-힣]{1,2}?)(?=[이가은는을를야요지나씩\s?]|$)")
 _NOT_COUNTER = {"월", "일", "년", "시", "분", "년도", "살", "프로", "퍼센트"}
@@ -277,15 +277,21 @@ def comparison_sides(q: Question) -> tuple[str, str] | None:
     right_topic, tail = right[:cut], right[cut:]
     def context(w: str) -> bool:   # a year or a department, named for both sides
         return bool(_YEAR_WORD.fullmatch(w)) or w in depts or (len(w) <= 4 and w.endswith("과") and w != left[-1:])
+    def dept(w: str) -> bool:
+        return w in depts or (len(w) <= 4 and w.endswith("과"))
     left_words = [w for w in left if not context(w)]
     right_own = [w for w in right_topic if not context(w)]
+    ask = _SIDE_NOISE.sub("", " ".join(tail)).strip() or " ".join(tail)
+    if tail and left and right_topic and not right_own and dept(left[-1]) and all(dept(w) for w in right_topic):
+        # "19년 협치사업 시비 기획과랑 사경과 각각 얼마": the same asked of two departments
+        return " ".join(left + [ask]), " ".join(left[:-1] + right_topic + [ask])
     if not left_words or not right_own or not tail:
         return None
     left_own = left_words[-len(right_own):]
     shared = [w for w in left if w not in left_own]
-    ask = _SIDE_NOISE.sub("", " ".join(tail)).strip() or " ".join(tail)
     def side(words: list[str]) -> str:
         own_year = any(_YEAR_WORD.fullmatch(w) for w in words)
-        head = [w for w in shared if not (own_year and _YEAR_WORD.fullmatch(w))]
+        own_dept = any(dept(w) for w in words)   # "기획과 계획이랑 사경과 계획": each side its own
+        head = [w for w in shared if not (own_year and _YEAR_WORD.fullmatch(w)) and not (own_dept and dept(w))]
         return " ".join(head + words + [ask])
     return side(left_own), side(right_topic)

@@ -326,6 +326,22 @@ def test_a_name_quoted_before_the_noun_it_names(service):
     assert a is not None and a["value"] == "영등포 소식" and a["source"]["lines"] == [285, 285]
 
 
+def test_an_area_is_a_measure(service):
+    a = ask(service, "무중력지대 연면적 몇 제곱미터야?").answer
+    assert a is not None and a["value"] == "467 m^2" and a["source"]["lines"] == [250, 250]
+
+
+@pytest.mark.parametrize("q", ["19년 협치 사업 시비, 기획과 계획이랑 사경과 계획에서 각각 얼마로 잡혀 있어?",
+                               "19년 협치 사업 시비 기획과랑 사경과 각각 얼마야?"])
+def test_the_same_asked_of_two_departments(service, q):
+    """Each side keeps its own department: 기획담당관's 2019 plan (2018 report, line 315) and
+    사회적경제과's (2019 report, line 165), never the same line twice."""
+    a = ask(service, q).answer
+    assert a is not None and a["kind"] == "comparison"
+    got = [(i["source"]["file"], i["source"]["lines"][0], i["value"]) for i in a["items"]]
+    assert got == [("002_cbb343025f08b939.txt", 315, "221,000천원"), (FILE_2019, 165, "221,000천원")]
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
