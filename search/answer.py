@@ -247,6 +247,28 @@ def _head_phrase(text: str, words: list[str]) -> list[Value]:
     return [Value(phrase.strip(), start, start + len(phrase.strip()))]
 
 
+# labels that name a field of a record ("사업형태: …", "추진방법: …"), not a thing
+_FIELD_LABEL = re.compile(r"(?:형태|유형|방법|방식|내용|대상|기간|일정|목적|규모|구성|장소|위치|인원|예산|방향|개요|현황|주제|명|명칭"
+                          r"|시기|횟수|일시|기준|절차|근거|효과|배경|필요성|문제점|성과|실적|계획)$")
+
+
+def _label_name(text: str, words: list[str]) -> list[Value]:
+    """"애로사항 듣는 자리 뭐라고 해" and "- 소통간담회 추진: 주관부서간 소통을 통한 애로사항 청취":
+    the label names what its description (which holds the question's words) describes."""
+    if ":" not in text:
+        return []
+    head, rest = text.split(":", 1)
+    body = _LEAD.sub("", head)
+    m = _TRAILING_ACT.search(body)
+    name = (body[:m.start()] if m else body).strip()
+    ev = evidence_text(rest)
+    if len(name) < 2 or _FIELD_LABEL.search(name.replace(" ", "")) or not any(
+            len(w) >= 2 and evidence_text(w) in ev for w in words):
+        return []
+    start = text.index(name)
+    return [Value(name, start, start + len(name))]
+
+
 def _name_values(text: str, words: list[str]) -> list[Value]:
     """"영등포에버 정식 이름": the bracket after the asked word ("영등포에버(영등포 지속 가능 …)");
     "백서 무슨 이름": the word that extends the asked word ("영등포백서")."""
@@ -411,7 +433,7 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
                   or (isinstance(name_asked, str) and len(name_asked) >= 2
                       and name_asked in evidence_text(text[m.end():m.end() + 12]))]   # "○ 여 성: ‘…’": a letter-spaced label too
         found = quoted or found or _name_values(text, words) or (
-            _head_phrase(text, [name_asked]) if isinstance(name_asked, str) else [])
+            _head_phrase(text, [name_asked]) if isinstance(name_asked, str) else []) or _label_name(text, words)
     years = unit.fact_years
     for v in found:
         v.year = years[-1] if len(years) == 1 else (unit.year if unit.year in years else (years[-1] if years else None))

@@ -342,6 +342,13 @@ def test_the_same_asked_of_two_departments(service, q):
     assert got == [("002_cbb343025f08b939.txt", 315, "221,000천원"), (FILE_2019, 165, "221,000천원")]
 
 
+def test_what_a_thing_is_called_is_the_label_its_description_follows(service):
+    a = ask(service, "주관부서끼리 애로사항 들어주는 걸 뭐라고 해?").answer
+    assert a is not None and a["value"] == "소통간담회" and a["source"]["lines"] == [229, 229]
+    # "- 사업형태: 모바일 앱을 통한 청년 소통 공간 조성" names a field, not the app
+    assert ask(service, "청년온라인플랫폼 앱 이름이 뭐야?").answer is None
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
