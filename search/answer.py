@@ -290,8 +290,8 @@ def _clause_places(text: str, words: list[str], proper=None, person=False) -> li
     several clauses, the clauses that name a place (the question's terms then pick one)."""
     colon = text.find(":")
     spans = [(max(a, colon + 1), b) for a, b in _clauses(text) if b > colon + 1]
-    if len(spans) < 2:
-        return []
+    if len(spans) < 2 or _PROSE_END.search(text):
+        return []   # a sentence ("…도출하고, …도약하고자 함") names no place clause by clause
     out = []
     for a, b in spans:
         clause = text[a:b].strip()
@@ -410,7 +410,9 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
             found.append(Value(_list_text(text), 0, len(text)))
         if kind == "list" and not found:
             found = _bracket_lists(text)
-        if kind == "place" and not found:
+        field = re.sub(r"\s", "", _LEAD.sub("", text.split(":", 1)[0])) if ":" in text else ""
+        if kind == "place" and not found and not (_NOT_PLACE_LABEL.fullmatch(field) and person is False):
+            # ("- 대상: 국내·외 석학, 관계기관·단체, 구민 등" names who comes, not where)
             found = _clause_places(text, words, proper, person)
         if kind == "place" and not found and person is True:
             # "정례간부회의(구·동 5급 이상 간부)": who takes part, in the bracket after the asked thing
@@ -580,6 +582,7 @@ _PART = re.compile(r"(?:팀|인|명|회|개|곳|건|가구|세대|기관|개소|
 
 
 _SECTION_WORD = {"results": "실적", "plan": "계획"}
+_NAME_LINE = re.compile(r"^[\s\-–○ㅇ·□※▪◦•]*(?:행사|사업|과정|대회|축제|포럼|교육|회의)\s*명\s*:")
 
 
 def _enough(q: Question, missing: list[str], found: int, rarest: set[str]) -> bool:
@@ -612,11 +615,16 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
     top = max((idf.get(t, 1.0) for t in present), default=0.0)
     rarest = {t for t in present if idf.get(t, 1.0) >= top}
     slot = slot_words(q.text)
+    # "- 행사명: 영등포 지식포럼 워크 2022" names what its sibling lines ("- 개최시기: 10월 중") describe
+    named: dict[tuple, str] = {}
+    for u in units:
+        if u.kind == "line" and _NAME_LINE.match(u.text):
+            named.setdefault((u.file, u.chunk_id, u.context), evidence_text(u.text))
     for u in units:
         if q.departments and (u.department or "").replace(" ", "") not in {d.replace(" ", "") for d in q.departments}:
             continue
         own = evidence_text(u.text)
-        ev = own + "|" + evidence_text(u.context)
+        ev = own + "|" + evidence_text(u.context) + "|" + named.get((u.file, u.chunk_id, u.context), "")
         budget_line = whole and u.programme and "소요" in (u.section or "") and u.kind == "line"
         near = covered = None
         if budget_line:

@@ -349,6 +349,15 @@ def test_what_a_thing_is_called_is_the_label_its_description_follows(service):
     assert ask(service, "청년온라인플랫폼 앱 이름이 뭐야?").answer is None
 
 
+def test_sibling_lines_are_about_the_named_event(service):
+    """"- 행사명: 영등포 지식포럼 워크 2022" / "- 개최시기: 10월 중 3일": the date line is about the
+    named event. Where it is held is written nowhere: neither the purpose sentence nor the
+    "- 대상:" line (who comes) answers "어디서"."""
+    a = ask(service, "22년 지식포럼 워크 개최 시기는?").answer
+    assert a is not None and a["value"] == "10월 중" and a["source"]["lines"] == [261, 261]
+    assert ask(service, "지식포럼 워크 어디서 해?").answer is None
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
