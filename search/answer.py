@@ -301,6 +301,23 @@ def _clause_places(text: str, words: list[str], proper=None, person=False) -> li
     return out
 
 
+_CIRCLED = re.compile(r"[①-⑳]")
+
+
+def _circled_items(text: str) -> list[str]:
+    """"① 비대면·비접촉(언택트) 문화의 급부상, 원격수업… 증가로 ② 4차 산업혁명 시대로의 가속화,
+    ③ 친환경, ④ 감염병 … 능력 등이 뉴 트렌드로 예측": each numbered item up to its first comma."""
+    parts = _CIRCLED.split(text)[1:]
+    out = []
+    for p in parts:
+        head = p.strip()
+        head = head[:_clauses(head)[0][1]].strip()
+        head = re.sub(r"\s*등(?:이|을|의|으로|에)?(?:\s.*)?$", "", head).strip(" ,")
+        if head:
+            out.append(head)
+    return out
+
+
 def _list_text(text: str) -> str:
     """A list as its items: no bullet, nothing from "등" on ("사업개발비, 사회보험료 등 재정지원"),
     and a modifier before the first item left to the whole list ("주제 연계 워크숍, 강연, 전시")."""
@@ -381,6 +398,9 @@ def values_of(unit: Unit, kind: str, facets: list[str] = (), counter: str | None
         for m in _DATE.finditer(text):
             if m.group(0).strip():
                 found.append(Value(m.group(0).strip(), m.start(), m.end()))
+    elif kind == "list" and len(_CIRCLED.findall(text)) >= 2:
+        items = _circled_items(text)
+        found.append(Value(", ".join(items), text.index(_CIRCLED.search(text).group(0)), len(text)))
     elif kind in ("place", "list", "topic"):
         if ":" in text:
             i = text.index(":")
@@ -785,8 +805,22 @@ def topic_label(q: Question) -> str:
     return f"{words} {kind_word}".strip()
 
 
+def _names_label(q: Question, text: str) -> bool:
+    """A short label line ("- 추진내용", "□ 세부 추진계획", "- 주요 사업내용") that the question
+    itself names: most of its letters are the question's words ("추진내용 뭐뭐", "세부계획 뭐뭐")."""
+    label = evidence_text(_LEAD.sub("", text))
+    if not label or len(label) > 10 or ":" in label:
+        return False
+    hits = [t for t in set(q.terms) if len(t) >= 2 and t in label]
+    covered = set()
+    for t in hits:
+        i = label.find(t)
+        covered.update(range(i, i + len(t)))
+    return len(covered) / len(label) >= 0.6
+
+
 def _child_list(q: Question, units: list[Unit], idf: dict[str, float],
-                passage_rank: dict[str, int]) -> AnswerResult | None:
+                passage_rank: dict[str, int], labelled_only: bool = False) -> AnswerResult | None:
     """"외부재원 확보 사업 주요 내용 뭐뭐야?": the lines under a line ("- 주요 사업내용" and its
     " - …" children), each item with its own citation, when that line and its context hold the
     question's terms (the rules of ``_candidates``)."""
@@ -804,6 +838,9 @@ def _child_list(q: Question, units: list[Unit], idf: dict[str, float],
         kids = [k for k in kids if k.line > u.line and k.chunk_id == u.chunk_id]
         if len(kids) < max(2, _listed_count(q)) or u.kind != "line":
             continue   # "10개 분야 뭐뭐야": fewer lines are not that list
+        labelled = _names_label(q, u.text)
+        if labelled_only and not labelled:
+            continue
         covered, missing = _coverage(q, evidence_text(u.text + "|" + u.context), idf)
         found = len(q.specific) - len(missing)
         if not _enough(q, missing, found, rarest):
@@ -814,20 +851,30 @@ def _child_list(q: Question, units: list[Unit], idf: dict[str, float],
         # before the heading above it ("□ 사업개요")
         own = evidence_text(u.text)
         said = sum(1 for t in set(q.terms) if len(t) >= 2 and t in own)
-        score = covered + 1.0 / (1 + passage_rank.get(u.chunk_id, 99)) + 0.1 * said
+        score = covered + 1.0 / (1 + passage_rank.get(u.chunk_id, 99)) + 0.1 * said + (1.0 if labelled else 0.0)
         if best is None or score > best[0]:
             best = (score, u, kids, missing)
     if best is None:
         return None
     _, u, kids, missing = best
     conf = "medium" if missing else "high"
-    items = [AnswerItem(text=k.text, value=_LEAD.sub("", k.text).strip(), kind="list", unit=k, confidence=conf,
+    items = [AnswerItem(text=k.text, value=_item_name(k.text), kind="list", unit=k, confidence=conf,
                         year=(k.fact_years or [k.year])[-1]) for k in kids]
     text = ", ".join(i.value for i in items)
     return AnswerResult(q, Answer(text=text, value=text, kind="list", unit=u, confidence=conf, items=items))
 
 
 _LEAD = re.compile(r"^[\s\-–○ㅇ·□※▪◦•]+")
+
+
+def _item_name(text: str) -> str:
+    """A listed line's item: "- 금융인과의 현장소통: 현직 금융종사자의 의견 청취 …" is the
+    현장소통, what follows the colon describes it (a field line "- 사업기간: …" stays whole)."""
+    body = _LEAD.sub("", text).strip()
+    head, sep, rest = body.partition(":")
+    if sep and rest.strip() and 2 <= len(head.strip()) and not _FIELD_LABEL.search(head.replace(" ", "")):
+        return head.strip()
+    return body
 
 
 def choose(q: Question, units: list[Unit], idf: dict[str, float],
@@ -846,6 +893,12 @@ def choose(q: Question, units: list[Unit], idf: dict[str, float],
     n = _listed_count(q)
     if n:   # "12개 주제 전부 뭐뭐야": a list of fewer items is not that list
         cands = [c for c in cands if c.value is not None and len(_list_items(c.value.text)) >= n]
+    if kind == "list" and cands:
+        # "추진내용 뭐뭐야" and "- 추진내용" with its sub-lines: the lines under the label the
+        # question names, before a one-line list elsewhere that does not say it
+        got = _child_list(q, units, idf, passage_rank, labelled_only=True)
+        if got is not None and not _names_label(q, cands[0].unit.text.split(":")[0]):
+            return got
     if not cands and kind == "list":
         got = _child_list(q, units, idf, passage_rank)
         if got is not None:

@@ -358,6 +358,32 @@ def test_sibling_lines_are_about_the_named_event(service):
     assert ask(service, "지식포럼 워크 어디서 해?").answer is None
 
 
+def _items(a):
+    return [(i["source"]["lines"][0], i["value"]) for i in a["items"]]
+
+
+def test_a_numbered_list_in_one_line(service):
+    """"① 비대면·비접촉(언택트) 문화의 급부상, 원격수업·재택근무 증가로 ② … ③ 친환경, ④ … 능력
+    등이 뉴 트렌드로 예측": each numbered item up to its first comma."""
+    a = ask(service, "포스트 코로나 시대 뉴 트렌드 뭐뭐야?").answer
+    assert a is not None and a["source"]["lines"] == [395, 395]
+    assert [v for _, v in _items(a)] == ["비대면·비접촉(언택트) 문화의 급부상", "4차 산업혁명 시대로의 가속화",
+                                          "친환경", "감염병 위기에 빠르게 대응하는 능력"]
+
+
+def test_the_list_under_the_label_the_question_names(service):
+    # "- 추진내용" and its three sub-lines, not the comma list of "- 사회적경제기업 현황: 258개(…)" above
+    a = ask(service, "사회적경제과 연대 협력 활성화 추진내용 뭐뭐 있어?").answer
+    assert a is not None and a["source"]["lines"] == [73, 73]
+    assert [n for n, _ in _items(a)] == [74, 75, 76]
+    # "□ 세부 추진계획": its four items, not the sub-lines of the first; "- 금융인과의 현장소통: …"
+    # is the 현장소통, its description left to the citation
+    a = ask(service, "22년 여의도 금융중심지 세부 추진계획 뭐뭐야?").answer
+    assert _items(a) == [(149, "여의도 디지털국제금융중심지 발전전략 수립을 위한 연구용역"),
+                         (152, "여의도 국제금융중심지 자문단 운영 활성화"), (154, "여의도 타운매니지먼트 사업 추진"),
+                         (156, "금융인과의 현장소통")]
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
