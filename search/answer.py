@@ -653,6 +653,8 @@ def _candidates(q: Question, units: list[Unit], idf: dict[str, float],
         covered, missing = _coverage(q, ev, idf)
         if near is None:
             near = covered
+        if q.phrases and not all(evidence_text(p) in own + "|" + evidence_text(u.context) for p in q.phrases):
+            continue
         found = len(q.specific) - len(missing)
         if not _enough(q, missing, found, rarest):
             continue

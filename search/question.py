@@ -87,6 +87,9 @@ def _fund(text: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+_NUMBERED = re.compile(r"(?<![\d.,])(?:제\s*)?\d{1,2}\s*(?:개년|대|주년|기)(?![가-힣\d])")
+# "'구정의 성과관리' 단위사업": a quoted phrase must be in the answer's line as written
+_QUOTED = re.compile(r"['‘\"“「『]([^'’\"”」』]{2,30})['’\"”」』]")
 _SHORT_YEAR_Q = re.compile(r"(?<![\d])(\d{2})\s*년(?!\s*\d+\s*개월)|['`‘’](\d{2})(?!\d)")
 
 
@@ -109,6 +112,7 @@ class Question:
     counted: str | None = None                  # "팀 몇 개": the noun right before 몇
     fund: str | None = None                     # "국", "시", "구": the funding share asked (국비, 서울시 돈, 구비)
     total: bool = False                         # "전부 합치면", "전체 예산": the 계 row
+    phrases: list[str] = field(default_factory=list)    # quoted in the question: the line must hold them
 
     @property
     def kind_label(self) -> str:
@@ -227,6 +231,11 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
             continue
         if t not in specific:
             specific.append(t)
+    # "4개년 계획", "5대 목표", "제3기": a numbered name is as specific as a word
+    for m in _NUMBERED.finditer(text):
+        t = m.group(0).replace(" ", "")
+        if t not in specific:
+            specific.append(t)
     # a measure word inside a name ("시민참여예산") is the name's, not the asked measure
     facets = [t for t in terms if t in FACETS and not any(t in d for d in named)
               and not any(t != x and t in x for x in specific)]
@@ -246,7 +255,8 @@ def analyse(text: str, tokenizer, departments: list[str], aliases: dict[str, str
     return Question(text=text, kind=kind, years=years, departments=depts, chapter_kind=chapter_kind,
                     terms=terms, specific=specific, facets=facets, previous_year=previous,
                     counter=counter, counted=counted, fund=_fund(text), total=bool(_TOTAL.search(text)), asks_team=bool(_ASKS_TEAM.search(bare)),
-                    category=category_words(text, specific), frequency=frequency)
+                    category=category_words(text, specific), frequency=frequency,
+                    phrases=[m.group(1).strip() for m in _QUOTED.finditer(text)])
 
 
 _CONNECTIVE = re.compile(r"(?:이랑|랑|하고|와|과)(?=\s)|\s(?:vs\.?|VS|대비)(?=\s)")

@@ -384,6 +384,18 @@ def test_the_list_under_the_label_the_question_names(service):
                          (156, "금융인과의 현장소통")]
 
 
+def test_a_quoted_phrase_must_be_in_the_line(service):
+    a = ask(service, "20년 '구정의 성과관리' 예산 얼마야?").answer
+    assert a is not None and a["value"] == "132,043천원" and a["source"]["lines"] == [51, 51]
+
+
+def test_a_numbered_name_is_a_specific_term(service):
+    # "4개년 계획": the 4개년 plan's "5대 목표", not another programme's "153개 주요사업" 목표 line
+    a = ask(service, "구정 4개년 계획 목표 몇 개 세웠어?").answer
+    assert a is not None and a["value"] == "5대"
+    assert a["source"]["file"] == "002_cbb343025f08b939.txt" and a["source"]["lines"] == [114, 114]
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
