@@ -953,6 +953,38 @@ def _list_items(text: str) -> list[str]:
 _PLURAL = re.compile(r"들(?:에서|에|은|는|이|을|로)?\s|(언제|어디|누구|뭐)\s*\1")
 
 
+_WHICH = re.compile(r"(?:무슨|어떤)\s*([가-힣A-Za-z]{2,8})(?=\s|$|\?)|뭘로|뭐로|뭐\s*가지고")
+
+
+def _topic_items(q: Question, a: Answer, c: Candidate) -> Answer:
+    """"무슨 전문가 키워" and "- 핀테크 전문가, 웹/앱 코딩전문가 양성 교육 …": a "which" question
+    answered by a line that lists things gives the things listed (those named as the asked
+    noun, when it names one), each with the line's citation."""
+    m = _WHICH.search(q.text)
+    if not m or c.unit.kind != "line" or a.items:
+        return a
+    body = _LEAD.sub("", c.unit.text)
+    part = body.split(":", 1)[1] if ":" in body else body
+    listed = _list_text(part)
+    parts = split_items(listed)
+    word = m.group(1) if m.lastindex else None
+    named = []
+    # "무슨 전문가" and "무슨 사업을": the word, or the word without its particle
+    for noun in ([word, re.sub(r"(?:들)?(?:으로|에서|[은는이가을를로에])$", "", word)] if word else []):
+        named = [re.search(rf"^.*{re.escape(noun)}$", re.sub(r"\s+(?:양성|교육|지원|운영|개최|추진)(?:\s.*)?$", "", p))
+                 for p in parts] if len(noun) >= 2 else []
+        if sum(1 for n in named if n) >= 2:
+            break
+    if sum(1 for n in named if n) >= 2:
+        parts = [n.group(0) for n in named if n]   # "핀테크 전문가", "웹/앱 코딩전문가"
+    elif not is_list_value(listed) or len(parts) < 2:
+        return a
+    a.value = ", ".join(parts)
+    a.items = [AnswerItem(text=c.unit.text, value=p, kind="list", unit=c.unit, confidence=a.confidence, year=a.year)
+               for p in parts]
+    return a
+
+
 def _all_values(q: Question, a: Answer, c: Candidate, kind: str) -> Answer:
     """"언제언제 했어?": every value of the kind in the chosen line, not the first; "어느
     경로당들": the items of "7월(문래동 현대3차 경로당/ 대림1동 경로당)", not the whole value."""
@@ -964,6 +996,8 @@ def _all_values(q: Question, a: Answer, c: Candidate, kind: str) -> Answer:
         vals = values_of(c.unit, kind, q.facets, q.counter, _words(q.text) + q.terms)
         if len(vals) > 1:
             a.value = ", ".join(v.text for v in vals)
+    if kind == "topic":
+        return _topic_items(q, a, c)
     if kind in ("list", "place") and a.value and not a.items:
         parts = split_items(a.value)
         # "누구 대상이야" and "대 상: 지역주민, 사업추진 관계자, 정책 제안자 등": several named, so a list

@@ -396,6 +396,12 @@ def test_a_numbered_name_is_a_specific_term(service):
     assert a["source"]["file"] == "002_cbb343025f08b939.txt" and a["source"]["lines"] == [114, 114]
 
 
+def test_a_which_question_on_a_listing_line_gives_the_things_listed(service):
+    a = ask(service, "청년 취창업 아카데미에서 무슨 전문가 키워?").answer
+    assert a is not None and [i["value"] for i in a["items"]] == ["핀테크 전문가", "웹/앱 코딩전문가"]
+    assert a["source"]["lines"] == [189, 189]
+
+
 def test_a_per_item_value_does_not_answer_a_total(service):
     assert ask(service, "19년 협치사업 워킹그룹 다 합치면 몇 명이야?").answer is None
 
